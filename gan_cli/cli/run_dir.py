@@ -1,0 +1,63 @@
+"""Where a gan-train run writes, and the checks made before Hydra creates anything there.
+
+Two resolvers used by configs/train.yaml:
+  gan_run_dir       hydra.run.dir: the resumed run's own folder, or a new timestamped one
+  gan_config_subdir hydra.output_subdir: `.hydra` for a new run; a resumed run records its own
+                    invocation in `.hydra/resume_<time>` and keeps the first one intact
+"""
+
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli.cli import user_errors
+from gan_cli.errors import GanError
+from gan_cli.training.checkpoint import checkpoint_path
+from gan_cli.validation import check_train_config
+
+
+def run_dir_for(resume: str | None, new_run_dir: str) -> str:
+    if resume is None:
+        return new_run_dir
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.parent.name == "checkpoints":  # <run dir>/checkpoints/<file>.pt
+        return str(path.parent.parent)
+    return new_run_dir  # a checkpoint from elsewhere continues in a new folder
+
+
+def config_subdir_for(resume: str | None, timestamp: str) -> str:
+    return ".hydra" if resume is None else f".hydra/resume_{timestamp}"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("gan_run_dir", run_dir_for, replace=True)
+    OmegaConf.register_new_resolver("gan_config_subdir", config_subdir_for, replace=True)
+
+
+class RunGuard(Callback):
+    """Refuses a gan-train command before its run directory is created or written.
+
+    Checks the config's values, that `resume` points at a checkpoint, and that a new run does not
+    reuse a folder that already holds checkpoints (continuing one requires `resume`).
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        with user_errors("gan-train"):
+            check_train_config(config)
+            if config.resume is not None:
+                checkpoint_path(config.resume)
+                return
+            run_dir = Path(config.hydra.run.dir)
+            if any((run_dir / "checkpoints").glob("*.pt")):
+                raise GanError(
+                    f"{run_dir} already holds a run's checkpoints; continue that run with resume={run_dir}, "
+                    "or choose another hydra.run.dir"
+                )
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        """Each job of a multirun has its own overrides: check its values too."""
+        with user_errors("gan-train"):
+            check_train_config(config)

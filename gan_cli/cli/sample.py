@@ -1,0 +1,37 @@
+"""gan-sample: images from a checkpoint (grid, PNG files or .npz), needing nothing but the checkpoint."""
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+import gan_cli.config  # noqa: F401  (registers the schemas)
+from gan_cli.cli import user_errors
+from gan_cli.device import select_device
+from gan_cli.errors import GanError
+from gan_cli.sampling import generate, latent_batch, write_images
+from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
+
+log = logging.getLogger("gan_cli.sample")
+
+
+@hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    with user_errors("gan-sample"):
+        if cfg.ckpt is None:
+            raise GanError("ckpt= is required: a checkpoint file or a run directory (e.g. ckpt=outputs/<date>/<time>)")
+        for key in ("n", "nrow", "batch_size"):
+            if cfg[key] <= 0:
+                raise GanError(f"{key}={cfg[key]} must be positive")
+        path = checkpoint_path(cfg.ckpt)
+        checkpoint = load_checkpoint(path)
+        generator = generator_from_checkpoint(checkpoint, cfg.ema).to(select_device(cfg.device))
+        images = generate(generator, latent_batch(generator, cfg.n, cfg.seed), cfg.batch_size)
+        used = write_images(images, Path(cfg.out), cfg.format, cfg.nrow)
+        which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
+        log.info(f"Wrote {cfg.n} images ({used}) to {cfg.out} from the {which} generator of {path}, step {checkpoint['step']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The config of a resumed run: the stored run's command line plus the new one, composed again.
+
+Hydra composes `train` with the original overrides followed by the new ones (later ones win), so
+interpolations such as `optimizer.generator.lr: ${..lr}` follow a changed `optimizer.lr`. The result
+is compared with the stored resolved config: keys that would change the model, the data or the
+loss are refused with the list of differences; the keys below may change and are logged.
+"""
+
+import logging
+
+from hydra import compose
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli.errors import GanError
+
+log = logging.getLogger(__name__)
+
+MUTABLE_ON_RESUME = (
+    "train.steps",
+    "train.epochs",
+    "train.precision",
+    "log",
+    "samples.every",
+    "checkpoint",
+    "device",
+    "resume",
+    "dataset.root",
+    "dataset.download",
+    "optimizer.lr",
+    "optimizer.generator.lr",
+    "optimizer.discriminator.lr",
+)
+
+
+def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConfig, list[str]]:
+    """(config to continue with, its full override list). Call inside a Hydra app (gan-train)."""
+    overrides = [o for o in checkpoint["origin"]["overrides"] + new_overrides if not o.startswith("resume=")]
+    cfg = compose(config_name="train", overrides=overrides)
+    changes = _differences(checkpoint["config"], OmegaConf.to_container(cfg, resolve=True))
+    refused = [change for key, change in changes.items() if not _mutable(key)]
+    if refused:
+        raise GanError(
+            "cannot resume with a changed model, data or training recipe: " + "; ".join(refused)
+            + ". Resume without these overrides, or start a new run"
+        )
+    for change in changes.values():
+        log.info(f"Resume changes {change}")
+    return cfg, overrides
+
+
+def _mutable(key: str) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in MUTABLE_ON_RESUME)
+
+
+def _differences(old: dict, new: dict) -> dict[str, str]:
+    """{dotted key: 'key: old -> new'} for every leaf that differs."""
+    old_leaves, new_leaves = _leaves(old), _leaves(new)
+    missing = "<absent>"
+    return {
+        key: f"{key}: {old_leaves.get(key, missing)} -> {new_leaves.get(key, missing)}"
+        for key in sorted(old_leaves.keys() | new_leaves.keys())
+        if old_leaves.get(key, missing) != new_leaves.get(key, missing)
+    }
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    leaves = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            leaves.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves

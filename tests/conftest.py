@@ -1,0 +1,25 @@
+"""Fixtures shared by the tests."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import train_tiny
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """The real MNIST (torchvision layout) named by GAN_DATA_ROOT; nothing is downloaded in tests."""
+    root = os.environ.get("GAN_DATA_ROOT")
+    if not root or not (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip("real MNIST needed: set GAN_DATA_ROOT to a folder holding MNIST/raw/ (CI uses ../shared/data)")
+    return Path(root).resolve()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One finished TINY run, shared by tests that only read its outputs."""
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    train_tiny(run_dir)
+    return run_dir

@@ -1,0 +1,54 @@
+"""Test helpers: composing configs with Hydra's Compose API, tiny training runs, CLI subprocesses."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+import gan_cli.config  # noqa: F401  (registers the schemas)
+from gan_cli.cli.run_dir import register_resolvers
+from gan_cli.training.loop import training_loop
+
+register_resolvers()
+
+# A run small enough for unit tests: synthetic 28x28 data, narrow networks, a handful of steps.
+TINY = [
+    "dataset=fake",
+    "dataset.num_samples=64",
+    "model.g_width=8",
+    "model.d_width=8",
+    "train.batch_size=8",
+    "train.steps=6",
+    "log.every=2",
+    "samples.every=3",
+    "samples.n=4",
+    "checkpoint.every=3",
+    "log.progress_bar=false",
+]
+
+
+def compose_train(overrides: list[str] = ()) -> DictConfig:
+    with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None) -> None:
+    """Train in-process on the TINY config (plus `overrides`) into run_dir."""
+    overrides = TINY + list(overrides)
+    training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
+
+
+def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run a console script (gan-train, gan-sample) as a user would; returns the CompletedProcess."""
+    executable = Path(sys.executable).with_name(command)
+    return subprocess.run(
+        [str(executable), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,151 @@
+"""gan-train and gan-sample as a user runs them: subprocesses, files, exit codes and messages."""
+
+import hashlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.helpers import run_cli
+
+FAST = ["debug=smoke", "model.g_width=8", "model.d_width=8", "log.progress_bar=false"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> Path:
+    """A finished gan-train run started from an empty working directory."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    result = run_cli("gan-train", *FAST, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    run_dirs = list((cwd / "outputs").glob("*/*"))
+    assert len(run_dirs) == 1 and [p.name for p in cwd.iterdir()] == ["outputs"]  # nothing else in cwd
+    run_dir = run_dirs[0]
+    assert result.stdout.count(f"Run directory: {run_dir}") == 2  # printed at the start and at the end
+    return run_dir
+
+
+def test_train_writes_a_complete_run_directory(cli_run):
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "checkpoints/last.pt"):
+        assert (cli_run / name).is_file(), name
+    assert list((cli_run / "tb").glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (cli_run / "samples").iterdir()) == ["step_0000010.png", "step_0000020.png"]
+    log = (cli_run / "train.log").read_text()
+    assert "step 20/20" in log and "img/s" in log and "eta" in log
+
+
+def test_sample_grid_png_of_expected_size(cli_run, tmp_path):
+    result = run_cli("gan-sample", f"ckpt={cli_run}", "n=16", "nrow=4", "out=grid.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "grid.png").size == (2 + 4 * 30, 2 + 4 * 30)
+    assert "Wrote 16 images (grid)" in result.stdout
+
+
+def test_sample_npz_and_image_files_are_reproducible(cli_run, tmp_path):
+    ckpt = cli_run / "checkpoints" / "last.pt"
+    for seed, out in ((0, "a.npz"), (0, "b.npz"), (1, "c.npz")):
+        assert run_cli("gan-sample", f"ckpt={ckpt}", "n=10", f"seed={seed}", f"out={out}", cwd=tmp_path).returncode == 0
+    a, b, c = (np.load(tmp_path / name)["images"] for name in ("a.npz", "b.npz", "c.npz"))
+    assert a.shape == (10, 28, 28, 1) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    result = run_cli("gan-sample", f"ckpt={ckpt}", "n=5", "out=pngs", "ema=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "pngs").glob("*.png"))
+    assert len(files) == 5 and Image.open(files[0]).size == (28, 28)
+    assert "raw generator" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["model=dcgann"], "Could not find 'model/dcgann'"),
+        (["optimizer.lr=abc"], "optimizer.lr=abc"),
+        (["train.batch_size=0"], "train.batch_size=0 must be positive"),
+        (["dataset.root=/nonexistent/data", "dataset.download=false"], "/nonexistent/data/MNIST/raw does not hold"),
+        (["resume=/nonexistent/run"], "checkpoint not found: /nonexistent/run"),
+    ],
+)
+def test_train_bad_input_gives_one_message_and_nonzero_exit(tmp_path, args, message):
+    result = run_cli("gan-train", *args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_leaves_no_run_directory(tmp_path):
+    for args in (["model=dcgann"], ["train.batch_size=0"], ["resume=/nonexistent/run"]):
+        run_cli("gan-train", *args, cwd=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "checkpoint not found"),
+        (b"definitely not a checkpoint", "truncated or not a checkpoint"),
+        ("tensor", "not a gan_cli checkpoint"),
+    ],
+)
+def test_sample_bad_checkpoint(tmp_path, content, message):
+    path = tmp_path / "model.pt"
+    if content == "tensor":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    result = run_cli("gan-sample", f"ckpt={path}", cwd=tmp_path)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_new_run_never_overwrites_an_existing_one(cli_run, tmp_path):
+    before = {p: digest(p) for p in (cli_run / "checkpoints" / "last.pt", cli_run / ".hydra" / "config.yaml")}
+    result = run_cli("gan-train", *FAST, f"hydra.run.dir={cli_run}", cwd=tmp_path)
+    assert result.returncode == 1 and "already holds a run's checkpoints" in result.stderr
+    assert f"resume={cli_run}" in result.stderr
+    assert {p: digest(p) for p in before} == before
+
+
+def test_resume_continues_in_the_same_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("gan-train", *FAST, f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    first_config = (run_dir / ".hydra" / "config.yaml").read_text()
+    last = digest(run_dir / "checkpoints" / "last.pt")
+
+    refused = run_cli("gan-train", f"resume={run_dir}", "model.g_width=16", cwd=tmp_path)
+    assert refused.returncode == 1 and "model.g_width: 8 -> 16" in refused.stderr
+    assert digest(run_dir / "checkpoints" / "last.pt") == last
+
+    result = run_cli("gan-train", f"resume={run_dir}", "train.steps=30", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resuming at step 20" in result.stdout and "train.steps: 20 -> 30" in result.stdout
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 30
+    assert (run_dir / "samples" / "step_0000030.png").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == first_config  # the first invocation's record stays
+    assert len(list((run_dir / ".hydra").glob("resume_*/overrides.yaml"))) == 2  # one per resume attempt
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    executable = Path(sys.executable).with_name("gan-train")
+    args = [*FAST, "train.steps=100000", "log.every=1", "checkpoint.every=100000", f"hydra.run.dir={run_dir}"]
+    process = subprocess.Popen(
+        [str(executable), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for line in process.stdout:  # wait until training is under way
+        if line.startswith("step 3/"):
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "stopped by SIGINT at step" in stderr and f"gan-train resume={run_dir}" in stderr
+    assert "Traceback" not in stderr
+    step = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 3
+    assert run_cli("gan-train", f"resume={run_dir}", f"train.steps={step + 2}", cwd=tmp_path).returncode == 0

@@ -1,0 +1,86 @@
+"""Every config option composes; typos and wrong types fail at compose time, naming the key."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from gan_cli.errors import GanError
+from gan_cli.validation import check_train_config
+from tests.helpers import compose_train
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, o) for g in ("dataset", "model", "loss", "optimizer", "experiment", "debug") for o in options(g)],
+)
+def test_every_option_composes_and_passes_validation(group, option):
+    cfg = compose_train([f"{group}={option}"])
+    check_train_config(cfg)
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # no ??? left anywhere
+
+
+def test_default_is_dcgan_on_mnist_with_paper_optimizer():
+    cfg = compose_train()
+    assert (cfg.dataset.name, cfg.model.name, cfg.loss.name) == ("mnist", "dcgan", "nonsaturating")
+    assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 2e-4
+    assert list(cfg.optimizer.generator.betas) == [0.5, 0.999]
+
+
+def test_shared_and_separate_learning_rates():
+    cfg = compose_train(["optimizer.lr=1e-4"])
+    assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 1e-4
+    cfg = compose_train(["optimizer.discriminator.lr=4e-4"])
+    assert (cfg.optimizer.generator.lr, cfg.optimizer.discriminator.lr) == (2e-4, 4e-4)
+
+
+def test_data_root_defaults_to_environment(monkeypatch):
+    monkeypatch.setenv("GAN_DATA_ROOT", "/some/where")
+    assert compose_train().dataset.root == "/some/where"
+    monkeypatch.delenv("GAN_DATA_ROOT")
+    assert compose_train().dataset.root == "./data"
+
+
+def test_misspelled_group_option_lists_the_available_ones():
+    with pytest.raises(MissingConfigException, match="model/dcgann") as err:
+        compose_train(["model=dcgann"])
+    assert "dcgan" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("optimizer.lr=abc", "optimizer.lr=abc"),
+        ("train.batch_size=1.5", "train.batch_size"),
+        ("model.g_widht=32", "model.g_widht"),
+        ("dataset.rot=/data", "dataset.rot"),
+    ],
+)
+def test_wrong_type_or_unknown_key_fails_at_compose_time(override, message):
+    with pytest.raises(ConfigCompositionException, match=message):
+        compose_train([override])
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.batch_size=0", "train.batch_size=0 must be positive"),
+        ("train.d_steps=-1", "train.d_steps=-1 must be positive"),
+        ("optimizer.generator.lr=0", "optimizer.generator.lr=0.0 must be positive"),
+        ("train.steps=0", "train.steps=0 must be positive"),
+        ("train.ema_decay=1.5", "train.ema_decay=1.5 must be in"),
+        ("train.precision=fp8", "train.precision='fp8' must be one of"),
+        ("dataset=fake dataset.image_size=30", "dataset.image_size=30"),
+    ],
+)
+def test_values_that_cannot_work_are_named(override, message):
+    cfg = compose_train(override.split())
+    with pytest.raises(GanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_train_config(cfg)

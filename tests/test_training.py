@@ -1,0 +1,107 @@
+"""Short real runs on synthetic data: outputs, checkpoint contents, and exact resume."""
+
+import torch
+from hydra import initialize_config_module
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_cli.data import ImageShape
+from gan_cli.models import build_networks
+from gan_cli.training.checkpoint import FORMAT_VERSION, generator_from_checkpoint, load_checkpoint
+from gan_cli.training.loop import planned_steps, training_loop
+from gan_cli.training.resume import resumed_config
+from gan_cli.training.rng import seed_everything
+from tests.helpers import TINY, compose_train, train_tiny
+
+
+def test_run_writes_tensorboard_scalars_and_images(tiny_run):
+    events = EventAccumulator(str(tiny_run / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"loss/D", "loss/G", "D(x)", "D(G(z))", "lr/generator", "lr/discriminator", "speed/images_per_second"} <= scalars
+    assert [e.step for e in events.Scalars("loss/D")] == [2, 4, 6]
+    assert "samples" in events.Tags()["images"]
+    assert [e.step for e in events.Images("samples")] == [3, 6]
+
+
+def test_run_writes_sample_grids_and_checkpoint(tiny_run):
+    grids = sorted(p.name for p in (tiny_run / "samples").glob("*.png"))
+    assert grids == ["step_0000003.png", "step_0000006.png"]
+    # 4 images of 28x28 in a 2x2 grid with 2-pixel padding: 2 + 2 * (28 + 2) = 62
+    assert Image.open(tiny_run / "samples" / "step_0000006.png").size == (62, 62)
+    assert (tiny_run / "checkpoints" / "last.pt").is_file()
+
+
+def test_checkpoint_is_self_contained_and_safe_to_load(tiny_run):
+    path = tiny_run / "checkpoints" / "last.pt"
+    raw = torch.load(path, weights_only=True)  # no pickled code inside
+    assert raw["format_version"] == FORMAT_VERSION and raw["step"] == 6
+    for key in ("generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d", "scaler_g", "rng", "data"):
+        assert key in raw
+    assert raw["config"]["model"]["g_width"] == 8
+    assert raw["fixed_latents"].shape == (4, 100)
+    assert raw["image_shape"] == {"channels": 1, "image_size": 28, "num_classes": 10}
+    generator = generator_from_checkpoint(load_checkpoint(tiny_run))
+    assert generator(torch.zeros(2, 100)).shape == (2, 1, 28, 28)
+
+
+def test_ema_generator_differs_from_raw_generator(tiny_run):
+    checkpoint = load_checkpoint(tiny_run)
+    assert checkpoint["ema_updates"] == 6
+    raw, ema = checkpoint["generator"], checkpoint["generator_ema"]
+    assert raw.keys() == ema.keys()
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
+
+
+def test_weights_move(tmp_path):
+    train_tiny(tmp_path / "a", ["train.steps=2", "train.ema_decay=null"])
+    start = compose_train(TINY)
+    seed_everything(start.seed)  # the run's seed: the same initial weights
+    initial, _ = build_networks(start.model, ImageShape(1, 28, 10))
+    trained = load_checkpoint(tmp_path / "a")["generator"]
+    assert load_checkpoint(tmp_path / "a")["generator_ema"] is None
+    assert not torch.equal(initial.state_dict()["net.0.weight"], trained["net.0.weight"])
+
+
+def test_k_discriminator_steps_use_k_batches(tmp_path):
+    train_tiny(tmp_path, ["train.d_steps=3", "train.steps=2"])
+    data = load_checkpoint(tmp_path)["data"]
+    # 64 images / batch 8 = 8 batches per epoch; 2 steps x 3 D updates = 6 batches
+    assert (data["epoch"], data["position"]) == (0, 6 * 8)
+
+
+def test_planned_steps_from_epochs():
+    train = compose_train(["train.batch_size=100", "train.epochs=2"]).train
+    assert planned_steps(train, 60000) == 1200
+    train = compose_train(["train.batch_size=100", "train.epochs=2", "train.d_steps=5"]).train
+    assert planned_steps(train, 60000) == 240
+    train = compose_train(["train.steps=7"]).train
+    assert planned_steps(train, 60000) == 7
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    steps = ["train.steps=8", "checkpoint.every=4", "samples.every=4"]
+    train_tiny(tmp_path / "straight", steps)
+
+    train_tiny(tmp_path / "resumed", ["train.steps=4", "checkpoint.every=4", "samples.every=4"])
+    first_half = load_checkpoint(tmp_path / "resumed")
+    assert first_half["step"] == 4
+    with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
+        cfg, overrides = resumed_config(first_half, steps)
+        training_loop(cfg, tmp_path / "resumed", {"overrides": overrides}, first_half)
+
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "resumed")
+    assert a["step"] == b["step"] == 8
+    for key in ("generator", "discriminator", "generator_ema"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+    for key in ("optimizer_g", "optimizer_d"):
+        for index, state in a[key]["state"].items():
+            for name, value in state.items():
+                assert torch.equal(value, b[key]["state"][index][name]), f"{key}[{index}].{name}"
+    assert torch.equal(a["data"]["order"], b["data"]["order"]) and a["data"]["position"] == b["data"]["position"]
+    assert torch.equal(a["latent_rng"], b["latent_rng"])
+    assert torch.equal(a["fixed_latents"], b["fixed_latents"])
+    # the resumed run's grid at step 8 is the same picture
+    grid_a = (tmp_path / "straight" / "samples" / "step_0000008.png").read_bytes()
+    assert grid_a == (tmp_path / "resumed" / "samples" / "step_0000008.png").read_bytes()
