@@ -8,28 +8,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torchvision.utils import make_grid, save_image
 
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
+from gan_cli.models.base import Generator
 
 OUTPUT_FORMATS = ("auto", "grid", "images", "npz")
 
 
-def latent_batch(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
-    """`n` latent vectors drawn on the CPU from `seed`: the same images on any device."""
-    return generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
+def seeded_inputs(generator: Generator, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """`n` generator inputs drawn on the CPU from `seed`: the same images on any device."""
+    return generator.sample_inputs(n, generator=torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Images for `latents` (N, latent_dim), computed in eval mode in chunks; returned on the CPU."""
+def generate(generator: Generator, inputs: dict[str, torch.Tensor], batch_size: int = 256) -> torch.Tensor:
+    """Images for `inputs` (a dict of (N, ...) tensors), made in eval mode in chunks; on the CPU."""
     device = next(generator.parameters()).device
+    n = len(inputs["z"])
     was_training = generator.training
     generator.eval()  # batch norm uses its running statistics: an image does not depend on its batch
     try:
-        chunks = [generator(z.to(device)).float().cpu() for z in latents.split(batch_size)]
+        chunks = [
+            generator(**{name: value[start : start + batch_size].to(device) for name, value in inputs.items()})
+            .float()
+            .cpu()
+            for start in range(0, n, batch_size)
+        ]
     finally:
         generator.train(was_training)
     return torch.cat(chunks)

@@ -28,9 +28,9 @@ def test_sizes_a_dcgan_cannot_build_are_refused(size):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_shapes(size, channels):
     generator, discriminator = build_networks(DCGAN, ImageShape(channels, size, 10))
-    z = generator.sample_latent(5)
-    assert z.shape == (5, 16)
-    images = generator(z)
+    inputs = generator.sample_inputs(5)
+    assert inputs["z"].shape == (5, 16)
+    images = generator(**inputs)
     assert images.shape == (5, channels, size, size)
     assert images.min() >= -1 and images.max() <= 1
     logits = discriminator(images)

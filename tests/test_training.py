@@ -39,7 +39,7 @@ def test_checkpoint_is_self_contained_and_safe_to_load(tiny_run):
     for key in ("generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d", "scaler_g", "rng", "data"):
         assert key in raw
     assert raw["config"]["model"]["g_width"] == 8
-    assert raw["fixed_latents"].shape == (4, 100)
+    assert raw["fixed_inputs"]["z"].shape == (4, 100)
     assert raw["image_shape"] == {"channels": 1, "image_size": 28, "num_classes": 10}
     generator = generator_from_checkpoint(load_checkpoint(tiny_run))
     assert generator(torch.zeros(2, 100)).shape == (2, 1, 28, 28)
@@ -101,7 +101,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
                 assert torch.equal(value, b[key]["state"][index][name]), f"{key}[{index}].{name}"
     assert torch.equal(a["data"]["order"], b["data"]["order"]) and a["data"]["position"] == b["data"]["position"]
     assert torch.equal(a["latent_rng"], b["latent_rng"])
-    assert torch.equal(a["fixed_latents"], b["fixed_latents"])
+    assert torch.equal(a["fixed_inputs"]["z"], b["fixed_inputs"]["z"])
     # the resumed run's grid at step 8 is the same picture
     grid_a = (tmp_path / "straight" / "samples" / "step_0000008.png").read_bytes()
     assert grid_a == (tmp_path / "resumed" / "samples" / "step_0000008.png").read_bytes()

@@ -10,7 +10,7 @@ import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
-from gan_cli.sampling import generate, latent_batch, write_images
+from gan_cli.sampling import generate, seeded_inputs, write_images
 from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
 
 log = logging.getLogger("gan_cli.sample")
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> None:
         path = checkpoint_path(cfg.ckpt)
         checkpoint = load_checkpoint(path)
         generator = generator_from_checkpoint(checkpoint, cfg.ema).to(select_device(cfg.device))
-        images = generate(generator, latent_batch(generator, cfg.n, cfg.seed), cfg.batch_size)
+        images = generate(generator, seeded_inputs(generator, cfg.n, cfg.seed), cfg.batch_size)
         used = write_images(images, Path(cfg.out), cfg.format, cfg.nrow)
         which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
         log.info(f"Wrote {cfg.n} images ({used}) to {cfg.out} from the {which} generator of {path}, step {checkpoint['step']}")

@@ -11,6 +11,7 @@ from torch import nn
 
 from gan_cli.data.source import ImageShape
 from gan_cli.errors import GanError
+from gan_cli.models.base import Generator
 
 
 def resolution_stages(image_size: int) -> tuple[int, int]:
@@ -27,12 +28,11 @@ def resolution_stages(image_size: int) -> tuple[int, int]:
     return base, stages
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(Generator):
     """z (B, latent_dim) -> images (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, shape: ImageShape, latent_dim: int, width: int):
-        super().__init__()
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
         layers = [  # project z to a base x base map: (B, latent_dim, 1, 1) -> (B, widths[0], b, b)
@@ -48,10 +48,6 @@ class DCGANGenerator(nn.Module):
             ]
         layers += [nn.ConvTranspose2d(widths[-1], shape.channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-
-    def sample_latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """z ~ N(0, I), shape (n, latent_dim)."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])

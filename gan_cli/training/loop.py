@@ -22,7 +22,7 @@ from gan_cli.device import autocast, select_device
 from gan_cli.errors import StoppedBySignal
 from gan_cli.losses import build_loss
 from gan_cli.models import build_networks
-from gan_cli.sampling import generate, image_grid, save_png
+from gan_cli.sampling import generate, image_grid, save_png, seeded_inputs
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.monitor import TrainingMonitor
@@ -46,7 +46,7 @@ class TrainingState:
     scaler_d: torch.amp.GradScaler
     data: TensorBatchSource
     latent_rng: torch.Generator  # draws the latents of training steps
-    fixed_latents: torch.Tensor  # (n, latent_dim) on the CPU: every sample grid shows these
+    fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid shows these
     step: int = 0
 
     @property
@@ -68,7 +68,7 @@ class TrainingState:
             "scaler_d": self.scaler_d.state_dict(),
             "data": self.data.state_dict(),
             "latent_rng": self.latent_rng.get_state(),
-            "fixed_latents": self.fixed_latents,
+            "fixed_inputs": self.fixed_inputs,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -84,7 +84,7 @@ class TrainingState:
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.data.load_state_dict(state["data"])
         self.latent_rng.set_state(state["latent_rng"])
-        self.fixed_latents = state["fixed_latents"]
+        self.fixed_inputs = state["fixed_inputs"]
 
 
 def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> None:
@@ -116,7 +116,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
-        fixed_latents=generator.sample_latent(cfg.samples.n, torch.Generator().manual_seed(cfg.seed + 2)),
+        fixed_inputs=seeded_inputs(generator, cfg.samples.n, cfg.seed + 2),
     )
     if checkpoint is not None:
         state.load_state_dict(checkpoint)
@@ -160,10 +160,10 @@ def train_step(state: TrainingState, loss, d_steps: int, precision) -> dict[str,
     """
     for i in range(d_steps):
         real, _ = state.data.next()  # (B, C, H, W) in [-1, 1]
-        z = state.generator.sample_latent(len(real), state.latent_rng, real.device)  # (B, latent_dim)
+        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)  # z: (B, latent_dim)
         # The last fake batch keeps its graph: the generator step below reuses it, saving a G pass.
         with torch.set_grad_enabled(i == d_steps - 1), precision():
-            fake = state.generator(z)
+            fake = state.generator(**inputs)
         d_loss, real_logits, fake_logits = discriminator_step(state, loss, real, fake.detach(), precision)
     g_loss = generator_step(state, loss, fake, precision)
     if state.generator_ema is not None:
@@ -212,7 +212,7 @@ def planned_steps(train_cfg: DictConfig, num_images: int) -> int:
 
 
 def _write_sample_grid(state: TrainingState, run_dir: Path, monitor: TrainingMonitor) -> None:
-    images = generate(state.sampler, state.fixed_latents)  # (n, C, H, W) in [-1, 1]
+    images = generate(state.sampler, state.fixed_inputs)  # (n, C, H, W) in [-1, 1]
     grid = image_grid(images, nrow=math.ceil(math.sqrt(len(images))))
     save_png(grid, run_dir / "samples" / f"step_{state.step:07d}.png")
     monitor.add_image("samples", grid, state.step)
