@@ -69,7 +69,7 @@ def test_presets_carry_their_papers_settings():
     assert (info.optimizer.generator.lr, info.optimizer.discriminator.lr) == (1e-3, 2e-4)
     assert (list(info.model.codes.categorical), info.model.codes.continuous, info.model.latent_dim) == ([10], 2, 62)
     gan = compose_train(["experiment=gan_mnist"])
-    assert (gan.model.arch, gan.optimizer.generator._target_, gan.train.batch_size) == ("mlp", "torch.optim.SGD", 100)
+    assert (gan.model.arch, gan.model.maxout_pieces, gan.train.batch_size) == ("mlp", 5, 100)
     hinge = compose_train(["experiment=hinge_mnist"])
     assert hinge.model.spectral_norm and hinge.loss.name == "hinge"
 
