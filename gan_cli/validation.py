@@ -4,6 +4,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
+from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models.dcgan import resolution_stages
 
 # Keys that must be > 0 where present (a null optional key is fine).
@@ -17,6 +18,7 @@ POSITIVE_KEYS = (
     "samples.n",
     "checkpoint.every",
     "checkpoint.keep_every",
+    "eval.every",
     "optimizer.generator.lr",
     "optimizer.discriminator.lr",
     "model.latent_dim",
@@ -49,5 +51,6 @@ def check_train_config(cfg: DictConfig) -> None:
             resolution_stages(image_size)
         except GanError as err:
             problems.append(f"dataset.image_size={image_size}: {err}")
+    problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
         raise GanError("invalid config: " + "; ".join(problems))

@@ -3,9 +3,10 @@
     GAN_DATA_ROOT=../shared/data python scripts/train_evaluator.py            # rewrite the shipped file
     GAN_DATA_ROOT=../shared/data python scripts/train_evaluator.py --out x.pt # elsewhere (the slow test)
 
-CPU only, fixed seed, deterministic algorithms and a fixed thread count, so the same torch build on
-the same kind of CPU writes the same bytes; the SHA-256 it prints is the one recorded in
-gan_cli/metrics/evaluator.py as EVALUATOR_SHA256. About two minutes on 2 cores.
+CPU only, fixed seed, deterministic algorithms and one thread, so the same torch build on the same
+kind of CPU writes the same bytes; the SHA-256 it prints is the one recorded in
+gan_cli/metrics/evaluator.py as EVALUATOR_SHA256. 4 epochs, 99.4% test accuracy: a few minutes
+(about 6 on a busy 2-core machine).
 """
 
 import argparse

@@ -35,10 +35,10 @@ def compose_train(overrides: list[str] = ()) -> DictConfig:
         return compose(config_name="train", overrides=list(overrides))
 
 
-def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None) -> None:
-    """Train in-process on the TINY config (plus `overrides`) into run_dir."""
+def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None) -> float | None:
+    """Train in-process on the TINY config (plus `overrides`) into run_dir; returns training_loop's value."""
     overrides = TINY + list(overrides)
-    training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
+    return training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
 
 
 def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
@@ -52,3 +52,10 @@ def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:
+    """A command refused its input the way users should see it: exit 1, `message` on stderr, no traceback."""
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ from gan_cli.metrics.frechet import feature_statistics, fid, frechet_distance
 from gan_cli.metrics.kernel import kid
 from gan_cli.metrics.manifold import precision_recall
 from gan_cli.metrics.reference import reference_scores
-from gan_cli.metrics.suite import METRICS, VALUES, MetricSuite, compute_metrics, improves, metric_choice_problems
+from gan_cli.metrics.suite import METRICS, VALUES, MetricSuite, compute_metrics, improves, evaluation_problems
 from gan_cli.models.base import Generator
 from gan_cli.sampling import from_uint8
 
@@ -95,9 +95,10 @@ def test_every_metric_value_has_a_direction_and_the_choice_is_checked():
     scores = Scores(torch.randn(60, 16, generator=g), torch.softmax(torch.randn(60, 10, generator=g), 1))
     for name, metric in METRICS.items():
         assert set(metric(scores, scores, 0)) == set(VALUES[name]), name
-    assert metric_choice_problems(["fid", "kid"], "kid", "eval.") == []
-    assert metric_choice_problems(["fid", "lpips"], "precision", "eval.") == [
+    assert evaluation_problems(["fid", "kid"], 100, "kid", "eval.") == []
+    assert evaluation_problems(["fid", "lpips"], 20_000, "precision", "eval.") == [
         "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage",
+        "eval.n=20000 must be 10 to 10000 (the real-data floor uses as many MNIST test images)",
         "eval.best='precision' is not a value of eval.metrics=['fid', 'lpips']; use one of fid or add its metric "
         "to eval.metrics",
     ]
@@ -233,7 +234,7 @@ def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_
 
 
 def test_suite_refuses_sample_counts_without_a_floor(mnist_root):
-    with pytest.raises(GanError, match="n=20000: evaluation needs 10 to 10000 images"):
+    with pytest.raises(GanError, match="20000 images: evaluation needs 10 to 10000"):
         MetricSuite(["fid"], 20_000, 0, str(mnist_root), torch.device("cpu"))
     with pytest.raises(GanError, match="the metrics compare with real MNIST, which was not found"):
         MetricSuite(["fid"], 100, 0, "/nonexistent", torch.device("cpu"))

@@ -65,11 +65,14 @@ VALUES = {
 }
 
 
-def metric_choice_problems(metrics: list[str], best: str | None, prefix: str = "") -> list[str]:
-    """Problems with a metric list and the value that picks the best checkpoint, named as `<prefix>metrics`."""
+def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: str = "") -> list[str]:
+    """Problems with a metric list, a sample count and the value that picks the best checkpoint, each
+    named by its key (`<prefix>metrics`, ...)."""
     problems = [
         f"{prefix}metrics: {name!r} is not a metric; use any of {', '.join(METRICS)}" for name in metrics if name not in METRICS
     ]
+    if not MIN_N <= n <= MAX_N:
+        problems.append(f"{prefix}n={n} must be {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
     if best is not None:
         rankable = [value for name in metrics for value, higher in VALUES.get(name, {}).items() if higher is not None]
         if best not in rankable:
@@ -136,11 +139,8 @@ class MetricSuite:
     """Scores sets of n images with the metrics `names` against n real MNIST training images."""
 
     def __init__(self, names: list[str], n: int, seed: int, data_root: str, device: torch.device):
-        if not MIN_N <= n <= MAX_N:
-            raise GanError(
-                f"n={n}: evaluation needs {MIN_N} to {MAX_N} images (the real-data floor uses as many of "
-                f"MNIST's {MAX_N} test images)"
-            )
+        if not MIN_N <= n <= MAX_N:  # gan-eval may score fewer images than asked for, never more
+            raise GanError(f"{n} images: evaluation needs {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
         self.names, self.n, self.seed = list(names), n, seed
         self.evaluator = load_evaluator(device)
         self.reference = reference_scores(self.evaluator, data_root, "train", n)
