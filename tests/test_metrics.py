@@ -234,7 +234,7 @@ def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_
 
 
 def test_suite_refuses_sample_counts_without_a_floor(mnist_root):
-    with pytest.raises(GanError, match="20000 images: evaluation needs 10 to 10000"):
+    with pytest.raises(GanError, match="n=20000 must be 10 to 10000"):
         MetricSuite(["fid"], 20_000, 0, str(mnist_root), torch.device("cpu"))
     with pytest.raises(GanError, match="the metrics compare with real MNIST, which was not found"):
         MetricSuite(["fid"], 100, 0, "/nonexistent", torch.device("cpu"))

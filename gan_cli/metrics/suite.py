@@ -139,14 +139,15 @@ class MetricSuite:
     """Scores sets of n images with the metrics `names` against n real MNIST training images."""
 
     def __init__(self, names: list[str], n: int, seed: int, data_root: str, device: torch.device):
-        if not MIN_N <= n <= MAX_N:  # gan-eval may score fewer images than asked for, never more
-            raise GanError(f"{n} images: evaluation needs {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
+        problems = evaluation_problems(names, n, None)
+        if problems:
+            raise GanError("; ".join(problems))
         self.names, self.n, self.seed = list(names), n, seed
         self.evaluator = load_evaluator(device)
         self.reference = reference_scores(self.evaluator, data_root, "train", n)
         real = reference_scores(self.evaluator, data_root, "test", n)
+        # `real` carries its true labels: the floor of label_accuracy is the evaluator's own accuracy.
         self.floor = compute_metrics(self.names, real, self.reference, seed)
-        self.floor["label_accuracy"] = label_accuracy(real.probs, real.labels)  # the evaluator's own accuracy
 
     def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Evaluation:
         """Metrics of images (n, 1, 28, 28) in [-1, 1], with the labels they were generated for, if any."""
