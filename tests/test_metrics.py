@@ -233,7 +233,8 @@ def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_
     assert torch.equal(reference_scores(evaluator, str(mnist_root), "test", 123).features, first.features)
 
 
-def test_suite_refuses_sample_counts_without_a_floor(mnist_root):
+def test_suite_refuses_sample_counts_without_a_floor_and_a_missing_reference(mnist_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))  # an empty cache: the reference must be read
     with pytest.raises(GanError, match="n=20000 must be 10 to 10000"):
         MetricSuite(["fid"], 20_000, 0, str(mnist_root), torch.device("cpu"))
     with pytest.raises(GanError, match="the metrics compare with real MNIST, which was not found"):

@@ -10,6 +10,7 @@ killed before its next checkpoint) are dropped, since the resumed run writes the
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -50,6 +51,7 @@ class PeriodicEvaluation:
 
     def run(self, generator: torch.nn.Module, step: int, monitor: TrainingMonitor) -> bool:
         """Evaluate `generator` at `step` and record the values; True when the best value improved."""
+        started = time.perf_counter()
         evaluation = self.suite.evaluate_generator(generator)
         for name, value in evaluation.values.items():
             monitor.add_scalar(f"eval/{name}", value, step)
@@ -61,7 +63,10 @@ class PeriodicEvaluation:
         if improved:
             self.best, self.best_step = value, step
         shown = "  ".join(f"{name} {value:.4g}" for name, value in evaluation.values.items())
-        log.info(f"eval step {step}: {shown}  (best {self.best_name} {self.best:.4g} at step {self.best_step})")
+        log.info(
+            f"eval step {step}: {shown}  (best {self.best_name} {self.best:.4g} at step {self.best_step}; "
+            f"{time.perf_counter() - started:.1f} s)"
+        )
         return improved
 
     def state_dict(self) -> dict:
