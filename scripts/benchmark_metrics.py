@@ -34,6 +34,7 @@ def main() -> None:
     if args.ckpt:
         generator = generator_from_checkpoint(load_checkpoint(args.ckpt))
     else:
+        torch.manual_seed(0)  # the same untrained weights, so the printed values repeat
         model = OmegaConf.create({"name": "dcgan", "latent_dim": 100, "g_width": 64, "d_width": 64, "init": "dcgan_normal"})
         generator = build_generator(model, ImageShape(1, 28, 10))
     device = torch.device("cpu")
