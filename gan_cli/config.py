@@ -174,6 +174,16 @@ class CheckpointConfig:
 
 
 @dataclass
+class TrainEvalConfig:
+    every: Optional[int] = MISSING
+    metrics: List[str] = MISSING
+    n: int = MISSING
+    best: str = MISSING
+    required: bool = MISSING
+    data_root: Optional[str] = MISSING
+
+
+@dataclass
 class TrainConfig:
     dataset: Any = MISSING
     model: Any = MISSING
@@ -183,6 +193,7 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: TrainEvalConfig = field(default_factory=TrainEvalConfig)
     seed: int = MISSING
     device: str = MISSING
     resume: Optional[str] = MISSING
@@ -209,11 +220,29 @@ class SampleConfig:
     device: str = MISSING
 
 
+# --- gan-eval --------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalConfig:
+    ckpt: Optional[str] = MISSING
+    images: Optional[str] = MISSING
+    metrics: List[str] = MISSING
+    n: int = MISSING
+    seed: int = MISSING
+    ema: bool = MISSING
+    out: Optional[str] = MISSING
+    batch_size: int = MISSING
+    data_root: str = MISSING
+    device: str = MISSING
+
+
 def register_configs() -> None:
     """Store the schemas: primary ones at the top level, option schemas under the `schema/` group."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
+    cs.store(name="eval_schema", node=EvalConfig)
     cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
     cs.store(group="schema/dataset", name="fake", node=FakeDatasetConfig)
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)

@@ -72,6 +72,11 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 in [-1, 1], same shape (the inverse of to_uint8)."""
+    return images.float().div(127.5).sub(1.0)
+
+
 def save_png(image: torch.Tensor, path: Path) -> None:
     """Write one image float (C, H, W) in [0, 1] as PNG, atomically."""
     atomic_write(path, lambda f: save_image(image, f, format="png"))

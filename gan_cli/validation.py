@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.losses import LOSSES
+from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
@@ -22,6 +23,7 @@ POSITIVE_KEYS = (
     "samples.n",
     "checkpoint.every",
     "checkpoint.keep_every",
+    "eval.every",
     "optimizer.generator.lr",
     "optimizer.discriminator.lr",
     "model.latent_dim",
@@ -55,6 +57,7 @@ FAMILIES = ("gan", "dcgan", "cgan", "infogan")
 def check_train_config(cfg: DictConfig) -> None:
     """Raise GanError naming every key of a gan-train config whose value cannot work."""
     problems = _value_problems(cfg) + _name_problems(cfg) + _combination_problems(cfg)
+    problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
         raise GanError("invalid config: " + "; ".join(problems))
 

@@ -8,6 +8,14 @@ import pytest
 from tests.helpers import train_tiny
 
 
+@pytest.fixture(scope="session", autouse=True)
+def metrics_cache(tmp_path_factory) -> Path:
+    """The evaluation cache of every test (and of the commands they start) is a fresh temporary folder."""
+    folder = tmp_path_factory.mktemp("gan_cli_cache")
+    os.environ["GAN_CLI_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """The real MNIST (torchvision layout) named by GAN_DATA_ROOT; nothing is downloaded in tests."""

@@ -44,10 +44,13 @@ def tiny_model(option: str = "dcgan") -> list[str]:
     return [f"model={option}", "model.g_width=8", "model.d_width=8"]
 
 
-def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None, model: str = "dcgan") -> None:
-    """Train in-process on the TINY config with a tiny `model` (plus `overrides`) into run_dir."""
+def train_tiny(
+    run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None, model: str = "dcgan"
+) -> float | None:
+    """Train in-process on the TINY config with a tiny `model` (plus `overrides`) into run_dir;
+    returns training_loop's value."""
     overrides = TINY + tiny_model(model) + list(overrides)
-    training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
+    return training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
 
 
 def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
@@ -61,3 +64,10 @@ def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:
+    """A command refused its input the way users should see it: exit 1, `message` on stderr, no traceback."""
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -61,6 +61,7 @@ def test_misspelled_group_option_lists_the_available_ones():
         ("train.batch_size=1.5", "train.batch_size"),
         ("model.g_widht=32", "model.g_widht"),
         ("dataset.rot=/data", "dataset.rot"),
+        ("eval.every=often", "eval.every"),
     ],
 )
 def test_wrong_type_or_unknown_key_fails_at_compose_time(override, message):
@@ -78,6 +79,10 @@ def test_wrong_type_or_unknown_key_fails_at_compose_time(override, message):
         ("train.ema_decay=1.5", "train.ema_decay=1.5 must be in"),
         ("train.precision=fp8", "train.precision='fp8' must be one of"),
         ("dataset=fake dataset.image_size=30", "dataset.image_size=30"),
+        ("eval.every=0", "eval.every=0 must be positive"),
+        ("eval.n=5", "eval.n=5 must be 10 to 10000"),
+        ("eval.metrics=[fid,lpips]", "eval.metrics: 'lpips' is not a metric"),
+        ("eval.best=recall", "eval.best='recall' is not a value of eval.metrics="),
     ],
 )
 def test_values_that_cannot_work_are_named(override, message):

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 
 
-def test_wheel_ships_every_config_and_composes_from_another_directory(tmp_path):
+def test_wheel_ships_every_config_and_the_evaluator_and_composes_from_another_directory(tmp_path):
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside the sources
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "outputs", "__pycache__"))
     subprocess.run(
@@ -19,9 +19,11 @@ def test_wheel_ships_every_config_and_composes_from_another_directory(tmp_path):
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("gan_cli-*.whl")
-    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".yaml")}
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {name for name in names if name.endswith(".yaml")}
     expected = {"gan_cli/configs/" + str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*.yaml")}
     assert expected and expected == shipped
+    assert "gan_cli/metrics/evaluator.pt" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)], check=True)
@@ -30,6 +32,8 @@ def test_wheel_ships_every_config_and_composes_from_another_directory(tmp_path):
         "from hydra import compose, initialize_config_module\n"
         "with initialize_config_module(version_base='1.3', config_module='gan_cli.configs'):\n"
         "    cfg = compose('train', overrides=['experiment=dcgan_mnist'])\n"
+        "from gan_cli.metrics.evaluator import load_evaluator\n"
+        "load_evaluator()  # the installed weights pass their SHA-256 check\n"
         "print(gan_cli.__file__, cfg.model.name)\n"
     )
     elsewhere = tmp_path / "elsewhere"

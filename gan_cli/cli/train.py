@@ -20,7 +20,8 @@ register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Returns the best value of eval.best (for sweepers), or None when the run was not evaluated."""
     with user_errors("gan-train"):
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -31,7 +32,7 @@ def main(cfg: DictConfig) -> None:
             checkpoint = load_checkpoint(cfg.resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
-        training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
+        return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
 
 
 if __name__ == "__main__":

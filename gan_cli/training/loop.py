@@ -27,6 +27,7 @@ from gan_cli.models import build_networks
 from gan_cli.sampling import generate, grid_inputs, image_grid, save_png
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
+from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.optim import build_optimizer
 from gan_cli.training.replay import ReplayBuffer
@@ -94,11 +95,12 @@ class TrainingState:
             self.replay.load_state_dict(state["replay"], self.data.images.device)
 
 
-def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> None:
+def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> float | None:
     """Train as `cfg` says, writing everything into `run_dir`; continue from `checkpoint` if given.
 
     `origin` (the command-line overrides) is stored in every checkpoint, so that `resume` can
-    rebuild the same config.
+    rebuild the same config. Returns the best value of `eval.best` over the run's evaluations (what
+    a sweeper optimises), or None when nothing was evaluated.
     """
     device = select_device(cfg.device)
     seed_everything(cfg.seed)
@@ -135,6 +137,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         _apply_learning_rates(cfg, state)  # a resumed run may change them
     total_steps = planned_steps(cfg.train, len(data))
     _log_plan(cfg, state, total_steps, device)
+    evaluation = PeriodicEvaluation(cfg, data.shape, run_dir, device, checkpoint)
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
@@ -153,8 +156,12 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             monitor.record(state.step, scalars, _learning_rates(state))
             if state.step % cfg.samples.every == 0 or done:
                 _write_sample_grid(state, run_dir, monitor, grid_columns)
+            if evaluation.due(state.step, done):
+                improved = evaluation.run(state.sampler, state.step, monitor)
+                if improved:
+                    save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
             if state.step % cfg.checkpoint.every == 0 or done or stop.requested:
-                _write_checkpoints(state, run_dir, cfg, config_record, origin)
+                _write_checkpoints(_checkpoint(state, config_record, origin, evaluation), run_dir, cfg)
             if stop.requested:
                 raise StoppedBySignal(
                     f"stopped by {stop.requested} at step {state.step}/{total_steps}; checkpoint written to "
@@ -162,6 +169,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
                     stop.requested,
                 )
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")
+    return evaluation.best
 
 
 def train_step(state: TrainingState, objective: Objective, d_steps: int, precision) -> dict[str, torch.Tensor]:
@@ -262,20 +270,24 @@ def _write_sample_grid(state: TrainingState, run_dir: Path, monitor: TrainingMon
     monitor.add_image("samples", grid, state.step)
 
 
-def _write_checkpoints(state: TrainingState, run_dir: Path, cfg: DictConfig, config_record: dict, origin: dict) -> None:
-    checkpoint = {
+def _checkpoint(state: TrainingState, config_record: dict, origin: dict, evaluation: PeriodicEvaluation) -> dict:
+    return {
         "format_version": FORMAT_VERSION,
         "config": config_record,
         "origin": origin,
         "image_shape": asdict(state.data.shape),
         **state.state_dict(),
         "rng": rng_state(),
+        "evaluation": evaluation.state_dict(),  # best-metric bookkeeping
     }
+
+
+def _write_checkpoints(checkpoint: dict, run_dir: Path, cfg: DictConfig) -> None:
     folder = run_dir / "checkpoints"
     save_checkpoint(checkpoint, folder / "last.pt")
     keep_every = cfg.checkpoint.keep_every
-    if keep_every and state.step % keep_every == 0:
-        save_checkpoint(checkpoint, folder / f"step_{state.step:07d}.pt")
+    if keep_every and checkpoint["step"] % keep_every == 0:
+        save_checkpoint(checkpoint, folder / f"step_{checkpoint['step']:07d}.pt")
 
 
 def _learning_rates(state: TrainingState) -> dict[str, float]:

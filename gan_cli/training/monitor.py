@@ -64,6 +64,9 @@ class TrainingMonitor:
         self.sums, self.count = {}, 0
         self.window_start = (step, now)
 
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
+
     def add_image(self, tag: str, grid: torch.Tensor, step: int) -> None:
         """`grid` float (3, H, W) in [0, 1]."""
         self.writer.add_image(tag, grid, step)

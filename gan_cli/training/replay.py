@@ -41,10 +41,11 @@ class ReplayBuffer:
         if self.size < self.capacity:  # fill in order first, then overwrite random slots
             count = min(len(fake), self.capacity - self.size)
             slots = torch.arange(self.size, self.size + count, device=fake.device)
-            fake, inputs = fake[:count], {name: value[:count] for name, value in inputs.items()}
             self.size += count
         else:
-            slots = torch.randint(self.capacity, (len(fake),), generator=generator, device=fake.device)
+            # distinct slots: with a repeated index, which write wins would be undefined
+            slots = torch.randperm(self.capacity, generator=generator, device=fake.device)[: len(fake)]
+        fake, inputs = fake[: len(slots)], {name: value[: len(slots)] for name, value in inputs.items()}
         self.fakes[slots] = fake
         for name, value in inputs.items():
             self.inputs[name][slots] = value

@@ -22,6 +22,7 @@ MUTABLE_ON_RESUME = (
     "log",
     "samples.every",
     "checkpoint",
+    "eval",
     "device",
     "resume",
     "dataset.root",

@@ -1,0 +1,165 @@
+"""A metric set scored against the cached MNIST reference, with the real-data floor beside it.
+
+Used by gan-eval and by the evaluations during training. Each metric name produces one or more
+values (KID gives `kid` and `kid_std`); VALUES says which way each value improves, so any of them
+can pick the best checkpoint.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from gan_cli.errors import GanError
+from gan_cli.metrics.classes import inception_score, label_accuracy, mode_coverage
+from gan_cli.metrics.evaluator import Scores, load_evaluator, score_images
+from gan_cli.metrics.frechet import fid
+from gan_cli.metrics.kernel import kid
+from gan_cli.metrics.manifold import precision_recall
+from gan_cli.metrics.reference import reference_scores
+from gan_cli.models.base import Generator
+from gan_cli.sampling import generate, seeded_inputs
+
+REFERENCE = "mnist/train"  # generated images are compared with these real images
+FLOOR = "mnist/test"  # the real-data floor: real images that no generator made, against the same reference
+MAX_N = 10_000  # the test split's size: the floor always uses as many images as the result
+MIN_N = 10  # fewer cannot fit a k-NN ball (k = 3) or a covariance meaningfully
+
+
+def _fid(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    return {"fid": fid(generated.features, reference.features)}
+
+
+def _kid(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    mean, std = kid(generated.features, reference.features, seed=seed)
+    return {"kid": mean, "kid_std": std}
+
+
+def _inception_score(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    mean, std = inception_score(generated.probs)
+    return {"is": mean, "is_std": std}
+
+
+def _precision_recall(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    precision, recall = precision_recall(reference.features, generated.features)
+    return {"precision": precision, "recall": recall}
+
+
+def _coverage(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    return mode_coverage(generated.probs)
+
+
+METRICS = {
+    "fid": _fid,
+    "kid": _kid,
+    "is": _inception_score,
+    "precision_recall": _precision_recall,
+    "coverage": _coverage,
+}
+# metric -> {each value it gives: True when higher is better, False when lower is, None for a spread}
+VALUES = {
+    "fid": {"fid": False},
+    "kid": {"kid": False, "kid_std": None},
+    "is": {"is": True, "is_std": None},
+    "precision_recall": {"precision": True, "recall": True},
+    "coverage": {"classes_covered": True, "class_entropy": True, "class_kl_uniform": False},
+}
+
+
+def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: str = "") -> list[str]:
+    """Problems with a metric list, a sample count and the value that picks the best checkpoint, each
+    named by its key (`<prefix>metrics`, ...)."""
+    problems = [
+        f"{prefix}metrics: {name!r} is not a metric; use any of {', '.join(METRICS)}" for name in metrics if name not in METRICS
+    ]
+    if not MIN_N <= n <= MAX_N:
+        problems.append(f"{prefix}n={n} must be {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
+    if best is not None:
+        rankable = [value for name in metrics for value, higher in VALUES.get(name, {}).items() if higher is not None]
+        if best not in rankable:
+            problems.append(
+                f"{prefix}best={best!r} is not a value of {prefix}metrics={list(metrics)}; use one of {', '.join(rankable)} "
+                f"or add its metric to {prefix}metrics"
+            )
+    return problems
+
+
+def improves(name: str, value: float, best: float | None) -> bool:
+    """Whether `value` of the metric value `name` beats `best` (None: nothing to beat)."""
+    higher = next(values[name] for values in VALUES.values() if name in values)
+    return best is None or (value > best if higher else value < best)
+
+
+def compute_metrics(names: list[str], generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
+    """The values of the metrics `names` for `generated` against `reference`; plus label accuracy
+    when `generated` carries labels."""
+    values = {}
+    for name in names:
+        values.update(METRICS[name](generated, reference, seed))
+    if generated.labels is not None:
+        values["label_accuracy"] = label_accuracy(generated.probs, generated.labels)
+    return values
+
+
+@dataclass
+class Evaluation:
+    """The values of one evaluation and the real-data floor of each."""
+
+    values: dict[str, float]
+    floor: dict[str, float]
+    n: int
+    reference: str = REFERENCE
+    floor_images: str = FLOOR
+
+    def table(self) -> list[str]:
+        """Lines of a table: value, real-data floor, n, reference."""
+        rows = [("metric", "value", "real-data floor", "n", "reference")]
+        rows += [
+            (name, _number(value), _number(self.floor[name]), str(self.n), self.reference) for name, value in self.values.items()
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        note = f"real-data floor: {self.n} {self.floor_images} images against the same {self.n} {self.reference} images"
+        return lines + [note]
+
+    def record(self) -> dict:
+        """A JSON-ready summary."""
+        return {
+            "n": self.n,
+            "reference": self.reference,
+            "floor_images": self.floor_images,
+            "metrics": {name: {"value": value, "floor": self.floor[name]} for name, value in self.values.items()},
+        }
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class MetricSuite:
+    """Scores sets of n images with the metrics `names` against n real MNIST training images."""
+
+    def __init__(self, names: list[str], n: int, seed: int, data_root: str, device: torch.device):
+        problems = evaluation_problems(names, n, None)
+        if problems:
+            raise GanError("; ".join(problems))
+        self.names, self.n, self.seed = list(names), n, seed
+        self.evaluator = load_evaluator(device)
+        self.reference = reference_scores(self.evaluator, data_root, "train", n)
+        real = reference_scores(self.evaluator, data_root, "test", n)
+        # `real` carries its true labels: the floor of label_accuracy is the evaluator's own accuracy.
+        self.floor = compute_metrics(self.names, real, self.reference, seed)
+
+    def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Evaluation:
+        """Metrics of images (n, 1, 28, 28) in [-1, 1], with the labels they were generated for, if any."""
+        if len(images) != self.n:
+            raise ValueError(f"{len(images)} images given to a suite for n={self.n}")
+        scores = score_images(self.evaluator, images)
+        scores.labels = labels
+        values = compute_metrics(self.names, scores, self.reference, self.seed)
+        return Evaluation(values, {name: self.floor[name] for name in values}, self.n)
+
+    def evaluate_generator(self, generator: Generator, batch_size: int = 500) -> Evaluation:
+        """Metrics of n images drawn from `seed` (the same latents every time)."""
+        inputs = seeded_inputs(generator, self.n, self.seed)
+        images = generate(generator, inputs, batch_size)
+        return self.evaluate_images(images, inputs.get("y") if getattr(generator, "num_classes", 0) else None)

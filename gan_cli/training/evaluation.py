@@ -1,0 +1,115 @@
+"""Evaluations during training: every `eval.every` steps (and at the last step) the metric set of
+the EMA generator goes to TensorBoard (`eval/<value>`), to one line of <run dir>/metrics.jsonl, and,
+when the value named by `eval.best` improves, the caller writes checkpoints/best.pt.
+
+The best value and its step live in every checkpoint (see `state_dict`), so a resumed run keeps
+comparing against them; metrics.jsonl lines written after the resumed checkpoint (by a run that was
+killed before its next checkpoint) are dropped, since the resumed run writes them again.
+"""
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from gan_cli.data.source import ImageShape
+from gan_cli.files import atomic_write
+from gan_cli.metrics.evaluator import require_evaluator_shape
+from gan_cli.metrics.suite import MetricSuite, improves
+from gan_cli.training.monitor import TrainingMonitor
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicEvaluation:
+    def __init__(
+        self, cfg: DictConfig, shape: ImageShape, run_dir: Path, device: torch.device, checkpoint: dict | None
+    ):
+        self.every = cfg.eval.every if _applies(cfg, shape) else None
+        self.best_name = cfg.eval.best
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.log_path = run_dir / "metrics.jsonl"
+        if checkpoint is not None:
+            self._resume(checkpoint)
+        if self.every is None:
+            return
+        # The run's seed picks the evaluation latents: the same images at every evaluation.
+        self.suite = MetricSuite(cfg.eval.metrics, cfg.eval.n, cfg.seed + 3, _data_root(cfg), device)
+        floor = ", ".join(f"{name} {self.suite.floor[name]:.4g}" for name in self.suite.floor if name != "label_accuracy")
+        log.info(
+            f"Evaluation every {self.every} steps: {', '.join(cfg.eval.metrics)} of {cfg.eval.n} generated images against "
+            f"mnist/train; best.pt by {self.best_name}; real-data floor {floor}"
+        )
+
+    def due(self, step: int, done: bool) -> bool:
+        return self.every is not None and (step % self.every == 0 or done)
+
+    def run(self, generator: torch.nn.Module, step: int, monitor: TrainingMonitor) -> bool:
+        """Evaluate `generator` at `step` and record the values; True when the best value improved."""
+        started = time.perf_counter()
+        evaluation = self.suite.evaluate_generator(generator)
+        for name, value in evaluation.values.items():
+            monitor.add_scalar(f"eval/{name}", value, step)
+        line = {"step": step, **evaluation.values, "n": evaluation.n, "reference": evaluation.reference}
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        value = evaluation.values[self.best_name]
+        improved = improves(self.best_name, value, self.best)
+        if improved:
+            self.best, self.best_step = value, step
+        shown = "  ".join(f"{name} {value:.4g}" for name, value in evaluation.values.items())
+        log.info(
+            f"eval step {step}: {shown}  (best {self.best_name} {self.best:.4g} at step {self.best_step}; "
+            f"{time.perf_counter() - started:.1f} s)"
+        )
+        return improved
+
+    def state_dict(self) -> dict:
+        return {"best_metric": self.best_name, "best": self.best, "best_step": self.best_step}
+
+    def _resume(self, checkpoint: dict) -> None:
+        state = checkpoint.get("evaluation") or {}
+        if state.get("best_metric") == self.best_name:
+            self.best, self.best_step = state["best"], state["best_step"]
+        elif state.get("best") is not None:
+            log.info(f"eval.best changed from {state['best_metric']} to {self.best_name}: best.pt is chosen anew")
+        if self.log_path.is_file():
+            _drop_lines_after(self.log_path, checkpoint["step"])
+
+
+def _applies(cfg: DictConfig, shape: ImageShape) -> bool:
+    """Whether to evaluate: on MNIST; on other data only if eval.required (which needs 1x28x28 images)."""
+    if cfg.eval.every is None:
+        return False
+    if cfg.dataset.name == "mnist":
+        return True
+    if cfg.eval.required:
+        require_evaluator_shape((shape.channels, shape.image_size, shape.image_size), f"dataset={cfg.dataset.name}")
+        return True
+    log.info(
+        f"Evaluation skipped: the evaluator and its reference are MNIST's, and the data is dataset={cfg.dataset.name}; "
+        "set eval.required=true to evaluate 1x28x28 data anyway, or eval.every=null to silence this line"
+    )
+    return False
+
+
+def _data_root(cfg: DictConfig) -> str:
+    if cfg.eval.data_root is not None:
+        return cfg.eval.data_root
+    if cfg.dataset.name == "mnist":
+        return cfg.dataset.root
+    return os.environ.get("GAN_DATA_ROOT", "./data")
+
+
+def _drop_lines_after(path: Path, step: int) -> None:
+    """Keep the lines of evaluations up to `step` (a line cut short by a kill goes too)."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= step]
+    if len(kept) < len(lines):
+        log.info(f"Dropping {len(lines) - len(kept)} line(s) of {path.name} written after step {step}")
+        atomic_write(path, lambda f: f.write("".join(kept).encode()))

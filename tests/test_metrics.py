@@ -1,0 +1,250 @@
+"""The metrics: hand-built inputs with known answers, and real MNIST through the shipped evaluator."""
+
+import math
+
+import pytest
+import torch
+from torchvision.transforms.functional import gaussian_blur
+
+from gan_cli.data.mnist import load_mnist
+from gan_cli.errors import GanError
+from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
+from gan_cli.metrics.evaluator import Scores, load_evaluator, score_images
+from gan_cli.metrics.frechet import feature_statistics, fid, frechet_distance
+from gan_cli.metrics.kernel import kid
+from gan_cli.metrics.manifold import precision_recall
+from gan_cli.metrics.reference import reference_scores
+from gan_cli.metrics.suite import METRICS, VALUES, MetricSuite, compute_metrics, improves, evaluation_problems
+from gan_cli.models.base import Generator
+from gan_cli.sampling import from_uint8
+
+N = 2000  # real images per set: enough for stable values, a second or two to score
+
+
+# --- hand-built inputs -----------------------------------------------------------------------------
+
+
+def test_frechet_distance_of_known_gaussians():
+    # Diagonal covariances commute: d² = |mu_a - mu_b|² + sum (sqrt(a_i) - sqrt(b_i))²
+    mu_a, mu_b = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    var_a, var_b = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), torch.tensor([4.0, 4.0, 1.0], dtype=torch.float64)
+    expected = 1 + 0 + 4 + (1 - 2) ** 2 + 0 + (3 - 1) ** 2
+    assert frechet_distance((mu_a, torch.diag(var_a)), (mu_b, torch.diag(var_b))) == pytest.approx(expected, abs=1e-9)
+
+
+def test_frechet_distance_with_full_covariances_matches_the_trace_formula():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(500, 6, generator=g, dtype=torch.float64) + 0.5
+    (mu_a, s_a), (mu_b, s_b) = feature_statistics(a), feature_statistics(b)
+    # tr((S_a S_b)^½) from the eigenvalues of the (non-symmetric) product: real and positive
+    trace_sqrt = torch.linalg.eigvals(s_a @ s_b).real.clamp(min=0).sqrt().sum()
+    expected = ((mu_a - mu_b) ** 2).sum() + s_a.trace() + s_b.trace() - 2 * trace_sqrt
+    assert fid(a, b) == pytest.approx(expected.item(), rel=1e-8)
+    assert fid(a, b) == pytest.approx(fid(b, a), rel=1e-9)
+
+
+def test_kid_separates_shifted_samples_and_not_equal_ones():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
+    same_mean, same_std = kid(a, b, num_subsets=50, subset_size=500)
+    shifted_mean, _ = kid(a, b + 1, num_subsets=50, subset_size=500)
+    assert abs(same_mean) < same_std
+    assert shifted_mean > 10 * same_std
+
+
+def test_inception_score_bounds():
+    one_hot = torch.eye(10).repeat(100, 1)  # confident and all classes equally: the maximum, 10
+    assert inception_score(one_hot)[0] == pytest.approx(10, rel=1e-6)
+    one_class = torch.zeros(1000, 10)
+    one_class[:, 3] = 1  # confident but one class: the minimum, 1
+    assert inception_score(one_class)[0] == pytest.approx(1, rel=1e-6)
+    assert inception_score(torch.full((1000, 10), 0.1))[0] == pytest.approx(1, rel=1e-6)  # no confidence
+
+
+def test_mode_coverage_counts_classes_and_measures_their_spread():
+    uniform = mode_coverage(torch.eye(10).repeat(50, 1))
+    assert uniform["classes_covered"] == 10
+    assert uniform["class_entropy"] == pytest.approx(math.log(10))
+    assert uniform["class_kl_uniform"] == pytest.approx(0, abs=1e-12)
+    # one digit, and 1.5% misread as another: still 1 of 10
+    predicted = torch.full((1000,), 7)
+    predicted[:15] = 1
+    collapsed = mode_coverage(torch.nn.functional.one_hot(predicted, 10).float())
+    assert collapsed["classes_covered"] == 1
+    assert collapsed["class_kl_uniform"] > 2.2  # near log 10 = 2.30
+
+
+def test_label_accuracy():
+    probs = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3]), 10).float()
+    assert label_accuracy(probs, torch.tensor([0, 1, 2, 9])) == 0.75
+
+
+def test_code_accuracy_uses_the_best_one_to_one_mapping():
+    codes = torch.arange(1000) % 10
+    permutation = torch.tensor([3, 7, 0, 1, 9, 2, 8, 4, 6, 5])
+    assert code_accuracy(codes, permutation[codes]) == 1.0  # unnamed codes that separate digits perfectly
+    predicted = permutation[codes].clone()
+    predicted[:100] = (predicted[:100] + 1) % 10  # 10% errors
+    assert code_accuracy(codes, predicted) == pytest.approx(0.9)
+    assert code_accuracy(codes, torch.zeros(1000, dtype=torch.long)) == pytest.approx(0.1)  # one class: one code maps
+
+
+def test_every_metric_value_has_a_direction_and_the_choice_is_checked():
+    g = torch.Generator().manual_seed(0)
+    scores = Scores(torch.randn(60, 16, generator=g), torch.softmax(torch.randn(60, 10, generator=g), 1))
+    for name, metric in METRICS.items():
+        assert set(metric(scores, scores, 0)) == set(VALUES[name]), name
+    assert evaluation_problems(["fid", "kid"], 100, "kid", "eval.") == []
+    assert evaluation_problems(["fid", "lpips"], 20_000, "precision", "eval.") == [
+        "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage",
+        "eval.n=20000 must be 10 to 10000 (the real-data floor uses as many MNIST test images)",
+        "eval.best='precision' is not a value of eval.metrics=['fid', 'lpips']; use one of fid or add its metric "
+        "to eval.metrics",
+    ]
+    assert improves("fid", 1.0, 2.0) and not improves("fid", 3.0, 2.0) and improves("recall", 0.9, 0.8)
+    assert improves("kid", 5.0, None)
+
+
+# --- real MNIST through the shipped evaluator ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return load_evaluator()
+
+
+@pytest.fixture(scope="module")
+def real(evaluator, mnist_root):
+    """Scores of N test and N training images, and the test images themselves (N, 1, 28, 28) in [-1, 1]."""
+    test_images, test_labels = load_mnist(str(mnist_root), "test", download=False)
+    return {
+        "test": reference_scores(evaluator, str(mnist_root), "test", N),
+        "train": reference_scores(evaluator, str(mnist_root), "train", N),
+        "images": from_uint8(test_images[:N]),
+        "labels": test_labels[:N],
+    }
+
+
+def test_fid_is_zero_against_itself_symmetric_and_small_between_real_splits(real):
+    test, train = real["test"].features, real["train"].features
+    assert fid(test, test) == pytest.approx(0, abs=1e-6)
+    assert fid(test, train) == pytest.approx(fid(train, test), rel=1e-6)
+    assert fid(test, train) < 1
+
+
+@pytest.mark.parametrize("damage", ["blur", "noise"])
+def test_fid_grows_with_blur_and_noise(evaluator, real, damage):
+    g = torch.Generator().manual_seed(0)
+    images = real["images"]
+
+    def damaged(level):
+        if damage == "blur":
+            return gaussian_blur(images, kernel_size=9, sigma=level) if level else images
+        return (images + level * torch.randn(images.shape, generator=g)).clamp(-1, 1)
+
+    levels = [0, 0.5, 1.0, 2.0] if damage == "blur" else [0, 0.2, 0.5, 1.0]
+    fids = [fid(score_images(evaluator, damaged(level)).features, real["train"].features) for level in levels]
+    assert fids == sorted(fids) and fids[-1] > 10 * fids[0] + 5, fids
+
+
+def test_kid_of_two_halves_of_the_test_set_is_zero_within_its_std(evaluator, real):
+    features = real["test"].features
+    mean, std = kid(features[: N // 2], features[N // 2 :], subset_size=500)
+    assert abs(mean) < std
+    noise = torch.rand(N // 2, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    noise_mean, _ = kid(features[: N // 2], score_images(evaluator, noise).features, subset_size=500)
+    assert noise_mean > 10 * std
+
+
+def test_precision_recall_high_for_real_data_low_for_noise(evaluator, real):
+    precision, recall = precision_recall(real["train"].features, real["test"].features)
+    assert precision > 0.75 and recall > 0.75
+    noise = torch.rand(N, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    precision, recall = precision_recall(real["train"].features, score_images(evaluator, noise).features)
+    assert precision < 0.05 and recall < 0.05
+
+
+class ReplayGenerator(Generator):
+    """A stand-in generator that 'generates' given real images: z's first entry picks one.
+
+    With `labels`, it behaves like a conditional model: it draws a requested label `y` per image and
+    returns a real image of that label.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        super().__init__(latent_dim=4)
+        self.images, self.labels = images, labels
+        self.num_classes = 10 if labels is not None else 0
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # generate() asks for the device of a parameter
+
+    def sample_inputs(self, n, generator=None, device=None, labels=None):
+        inputs = super().sample_inputs(n, generator, device)
+        if self.num_classes:
+            inputs["y"] = torch.randint(10, (n,), generator=generator) if labels is None else labels
+        return inputs
+
+    def forward(self, z, y=None):
+        index = (z[:, 0].abs() * 1e4).long() % len(self.images)
+        if y is None:
+            return self.images[index]
+        same_label = [torch.nonzero(self.labels == label).flatten() for label in y.tolist()]
+        return self.images[torch.stack([rows[i % len(rows)] for rows, i in zip(same_label, index.tolist())])]
+
+
+def test_one_digit_generator_covers_1_of_10_classes(mnist_root):
+    images, labels = load_mnist(str(mnist_root), "test", download=False)
+    sevens = from_uint8(images[labels == 7])  # 1028 real sevens
+    suite = MetricSuite(["coverage", "is", "fid"], 1000, 0, str(mnist_root), torch.device("cpu"))
+    evaluation = suite.evaluate_generator(ReplayGenerator(sevens))
+    assert evaluation.values["classes_covered"] == 1 and evaluation.floor["classes_covered"] == 10
+    assert evaluation.values["class_kl_uniform"] > 2.2 and evaluation.floor["class_kl_uniform"] < 0.05
+    assert evaluation.values["is"] < 1.2 and evaluation.floor["is"] > 9
+    assert evaluation.values["fid"] > 50 * evaluation.floor["fid"]
+    assert "label_accuracy" not in evaluation.values
+
+
+def test_conditional_generator_gets_label_accuracy(real, mnist_root):
+    suite = MetricSuite(["fid"], 500, 0, str(mnist_root), torch.device("cpu"))
+    faithful = suite.evaluate_generator(ReplayGenerator(real["images"], real["labels"]))
+    assert faithful.values["label_accuracy"] > 0.97 and faithful.floor["label_accuracy"] > 0.97
+    ignores_labels = suite.evaluate_generator(ReplayGenerator(real["images"], real["labels"][torch.randperm(N)]))
+    assert ignores_labels.values["label_accuracy"] < 0.2
+
+
+def test_same_seed_same_numbers(real, mnist_root):
+    generator = ReplayGenerator(real["images"])
+    values = [
+        MetricSuite(["fid", "kid"], 300, seed, str(mnist_root), torch.device("cpu"))
+        .evaluate_generator(generator)
+        .values
+        for seed in (0, 0, 1)
+    ]
+    assert values[0] == values[1]
+    assert values[0]["kid"] != values[2]["kid"]
+
+
+def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_cache):
+    first = reference_scores(evaluator, str(mnist_root), "test", 123)
+    (cached,) = metrics_cache.glob("mnist_test_123_*.pt")
+    second = reference_scores(evaluator, "/nonexistent", "test", 123)  # from the cache: no data needed
+    assert torch.equal(first.features, second.features) and torch.equal(first.labels, second.labels)
+    cached.write_bytes(b"garbage")  # a damaged cache is computed again, not an error
+    assert torch.equal(reference_scores(evaluator, str(mnist_root), "test", 123).features, first.features)
+
+
+def test_suite_refuses_sample_counts_without_a_floor_and_a_missing_reference(mnist_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))  # an empty cache: the reference must be read
+    with pytest.raises(GanError, match="n=20000 must be 10 to 10000"):
+        MetricSuite(["fid"], 20_000, 0, str(mnist_root), torch.device("cpu"))
+    with pytest.raises(GanError, match="the metrics compare with real MNIST, which was not found"):
+        MetricSuite(["fid"], 100, 0, "/nonexistent", torch.device("cpu"))
+
+
+def test_compute_metrics_of_a_set_against_itself(real):
+    test = real["test"]
+    part = Scores(test.features[:500], test.probs[:500], test.labels[:500])
+    values = compute_metrics(list(METRICS), part, part, seed=0)
+    assert values["fid"] == pytest.approx(0, abs=1e-6)
+    assert values["precision"] == values["recall"] == 1.0
+    assert values["label_accuracy"] > 0.99  # real["test"] carries the true labels
