@@ -86,3 +86,17 @@ def test_images_the_evaluator_cannot_score_are_refused(tmp_path):
         ([f"ckpt={tmp_path / 'run'}"], "has images of shape 3x32x32, but the shipped evaluator is an MNIST classifier"),
     ]:
         assert_user_error(run_cli("gan-eval", *args, cwd=tmp_path), message)
+
+
+@pytest.mark.parametrize("model,value", [("cgan", "label_accuracy"), ("infogan", "code_accuracy")])
+def test_eval_scores_conditional_and_infogan_checkpoints(model, value, mnist_root, tmp_path):
+    train_tiny(tmp_path / "run", ["train.steps=2"], model=model)
+    out = tmp_path / "scores.json"
+    result = run_cli(
+        "gan-eval", f"ckpt={tmp_path / 'run'}", "metrics=[coverage]", "n=200", f"data_root={mnist_root}", f"out={out}",
+        cwd=tmp_path, env={"GAN_CLI_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(out.read_text())["metrics"][value]
+    assert 0 <= scores["value"] <= 1 and scores["floor"] > 0.95
+    assert value in result.stdout

@@ -97,6 +97,7 @@ class Scores:
     features: torch.Tensor  # (N, FEATURE_DIM) float32, the penultimate layer
     probs: torch.Tensor  # (N, NUM_CLASSES) float32 softmax posteriors
     labels: torch.Tensor | None = None  # (N,) int64: true labels (real) or requested ones (conditional G)
+    codes: torch.Tensor | None = None  # (N,) int64: InfoGAN's first categorical code (or, for real images, the labels)
 
     def __len__(self) -> int:
         return len(self.features)

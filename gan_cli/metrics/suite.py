@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from gan_cli.errors import GanError
-from gan_cli.metrics.classes import inception_score, label_accuracy, mode_coverage
+from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
 from gan_cli.metrics.evaluator import Scores, load_evaluator, score_images
 from gan_cli.metrics.frechet import fid
 from gan_cli.metrics.kernel import kid
@@ -91,12 +91,14 @@ def improves(name: str, value: float, best: float | None) -> bool:
 
 def compute_metrics(names: list[str], generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
     """The values of the metrics `names` for `generated` against `reference`; plus label accuracy
-    when `generated` carries labels."""
+    when `generated` carries labels, and code accuracy when it carries InfoGAN codes."""
     values = {}
     for name in names:
         values.update(METRICS[name](generated, reference, seed))
     if generated.labels is not None:
         values["label_accuracy"] = label_accuracy(generated.probs, generated.labels)
+    if generated.codes is not None:
+        values["code_accuracy"] = code_accuracy(generated.codes, generated.probs.argmax(1))
     return values
 
 
@@ -146,15 +148,20 @@ class MetricSuite:
         self.evaluator = load_evaluator(device)
         self.reference = reference_scores(self.evaluator, data_root, "train", n)
         real = reference_scores(self.evaluator, data_root, "test", n)
-        # `real` carries its true labels: the floor of label_accuracy is the evaluator's own accuracy.
+        # `real` carries its true labels, read as labels and as a code: the floor of label_accuracy and
+        # code_accuracy is the evaluator's own accuracy.
+        real.codes = real.labels
         self.floor = compute_metrics(self.names, real, self.reference, seed)
 
-    def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Evaluation:
-        """Metrics of images (n, 1, 28, 28) in [-1, 1], with the labels they were generated for, if any."""
+    def evaluate_images(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
+    ) -> Evaluation:
+        """Metrics of images (n, 1, 28, 28) in [-1, 1], with the labels they were generated for and
+        the values of their first categorical code, if any."""
         if len(images) != self.n:
             raise ValueError(f"{len(images)} images given to a suite for n={self.n}")
         scores = score_images(self.evaluator, images)
-        scores.labels = labels
+        scores.labels, scores.codes = labels, codes
         values = compute_metrics(self.names, scores, self.reference, self.seed)
         return Evaluation(values, {name: self.floor[name] for name in values}, self.n)
 
@@ -162,4 +169,5 @@ class MetricSuite:
         """Metrics of n images drawn from `seed` (the same latents every time)."""
         inputs = seeded_inputs(generator, self.n, self.seed)
         images = generate(generator, inputs, batch_size)
-        return self.evaluate_images(images, inputs.get("y") if getattr(generator, "num_classes", 0) else None)
+        codes = generator.codes.split_codes(inputs["c"])[0][0] if generator.codes.categorical else None
+        return self.evaluate_images(images, inputs.get("y"), codes)
