@@ -84,6 +84,8 @@ class TrainLoopConfig:
     d_steps: int = MISSING
     ema_decay: Optional[float] = MISSING
     precision: str = MISSING
+    on_nan: str = MISSING
+    max_skipped_steps: int = MISSING
 
 
 @dataclass

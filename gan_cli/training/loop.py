@@ -19,13 +19,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli.data import TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, select_device
-from gan_cli.errors import StoppedBySignal
+from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import build_loss
 from gan_cli.models import build_networks
 from gan_cli.sampling import generate, image_grid, save_png, seeded_inputs
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.monitor import TrainingMonitor
+from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
 from gan_cli.training.signals import StopSignal
@@ -47,6 +48,7 @@ class TrainingState:
     data: TensorBatchSource
     latent_rng: torch.Generator  # draws the latents of training steps
     fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid shows these
+    nan_guard: NanGuard  # applies each update unless it is non-finite (train.on_nan)
     step: int = 0
 
     @property
@@ -69,6 +71,7 @@ class TrainingState:
             "data": self.data.state_dict(),
             "latent_rng": self.latent_rng.get_state(),
             "fixed_inputs": self.fixed_inputs,
+            "skipped_steps": self.nan_guard.skipped_steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -85,6 +88,7 @@ class TrainingState:
         self.data.load_state_dict(state["data"])
         self.latent_rng.set_state(state["latent_rng"])
         self.fixed_inputs = state["fixed_inputs"]
+        self.nan_guard.skipped_steps = state.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
 
 
 def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> None:
@@ -117,10 +121,14 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
         fixed_inputs=seeded_inputs(generator, cfg.samples.n, cfg.seed + 2),
+        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device),
     )
     if checkpoint is not None:
-        state.load_state_dict(checkpoint)
-        set_rng_state(checkpoint["rng"])
+        try:
+            state.load_state_dict(checkpoint)
+            set_rng_state(checkpoint["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:  # an altered or foreign file
+            raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
         _apply_learning_rates(cfg, state)  # a resumed run may change them
     total_steps = planned_steps(cfg.train, len(data))
     _log_plan(cfg, state, total_steps, device)
@@ -139,10 +147,14 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             scalars = train_step(state, loss, cfg.train.d_steps, precision)
             state.step += 1
             done = state.step == total_steps
-            monitor.record(state.step, scalars, _learning_rates(state))
-            if state.step % cfg.samples.every == 0 or done:
+            write_grid = state.step % cfg.samples.every == 0 or done
+            write_checkpoint = state.step % cfg.checkpoint.every == 0 or done or stop.requested
+            # NaN guard: stops here, before anything of a non-finite step is logged or written.
+            state.nan_guard.end_step(state.step, write_grid or write_checkpoint or state.step % cfg.log.every == 0)
+            monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
+            if write_grid:
                 _write_sample_grid(state, run_dir, monitor)
-            if state.step % cfg.checkpoint.every == 0 or done or stop.requested:
+            if write_checkpoint:
                 _write_checkpoints(state, run_dir, cfg, config_record, origin)
             if stop.requested:
                 raise StoppedBySignal(
@@ -184,8 +196,7 @@ def discriminator_step(state: TrainingState, loss, real, fake, precision):
     d_loss = loss.d_loss(real_logits.float(), fake_logits.float())
     state.opt_d.zero_grad(set_to_none=True)
     state.scaler_d.scale(d_loss).backward()
-    state.scaler_d.step(state.opt_d)
-    state.scaler_d.update()
+    state.nan_guard.apply_update("D", d_loss, state.opt_d, state.scaler_d, state.step + 1)
     return d_loss.detach(), real_logits.detach(), fake_logits.detach()
 
 
@@ -197,8 +208,7 @@ def generator_step(state: TrainingState, loss, fake, precision) -> torch.Tensor:
     g_loss = loss.g_loss(fake_logits.float())
     state.opt_g.zero_grad(set_to_none=True)
     state.scaler_g.scale(g_loss).backward()
-    state.scaler_g.step(state.opt_g)
-    state.scaler_g.update()
+    state.nan_guard.apply_update("G", g_loss, state.opt_g, state.scaler_g, state.step + 1)
     state.discriminator.requires_grad_(True)
     return g_loss.detach()
 
