@@ -66,11 +66,11 @@ def check_writable(folder: Path, what: str) -> None:
     behind; unlike os.access this also holds for root on a read-only file system.
     """
     existing = folder.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise GanError(f"cannot create {what} {folder}: {existing} is a file, not a folder")
     try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise GanError(f"cannot create {what} {folder}: {existing} is a file, not a folder")
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
