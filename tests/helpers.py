@@ -59,15 +59,28 @@ def resume_tiny(run_dir: Path, new_overrides: list[str] = ()) -> None:
 
 def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
     """Run a console script (gan-train, gan-sample) as a user would; returns the CompletedProcess."""
-    executable = Path(sys.executable).with_name(command)
-    return subprocess.run(
-        [str(executable), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return run_clis([(command, *args)], cwd=cwd, timeout=timeout, env=env)[0]
+
+
+def run_clis(commands: list[tuple[str, ...]], cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run several console scripts side by side (their start-up dominates short tests); returns
+    their CompletedProcesses in order."""
+    processes = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name(command)), *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        for command, *args in commands
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return results
 
 
 class TrainProcess:

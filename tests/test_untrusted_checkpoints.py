@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from gan_cli.errors import GanError
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from tests.helpers import TINY, compose_train, resume_tiny, run_cli
+from tests.helpers import TINY, compose_train, resume_tiny, run_cli, run_clis
 
 
 class RunsAShellCommand:
@@ -65,15 +65,15 @@ def test_each_kind_of_bad_file_has_its_own_message(tiny_run, tmp_path, kind):
     assert not (tmp_path / "marker").exists()
 
 
-@pytest.mark.parametrize("command", ["gan-sample", "gan-train"])
 @pytest.mark.parametrize("kind", ["truncated", "not a checkpoint", "newer version"])
-def test_both_commands_refuse_a_bad_checkpoint_in_one_line(tiny_run, tmp_path, kind, command):
-    bad_checkpoint(kind, tiny_run / "checkpoints" / "last.pt", tmp_path / "run" / "checkpoints" / "last.pt")
-    argument = "ckpt" if command == "gan-sample" else "resume"
-    result = run_cli(command, f"{argument}={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 1
-    [line] = result.stderr.strip().splitlines()  # one line, no traceback
-    assert line.startswith(f"{command}: error: {tmp_path / 'run' / 'checkpoints' / 'last.pt'} {MESSAGES[kind]}")
+def test_both_commands_refuse_a_bad_checkpoint_in_one_line(tiny_run, tmp_path, kind):
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    bad_checkpoint(kind, tiny_run / "checkpoints" / "last.pt", path)
+    commands = [("gan-sample", f"ckpt={tmp_path / 'run'}"), ("gan-train", f"resume={tmp_path / 'run'}")]
+    for (command, _), result in zip(commands, run_clis(commands, cwd=tmp_path)):
+        assert result.returncode == 1
+        [line] = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"{command}: error: {path} {MESSAGES[kind]}")
 
 
 def forge(run_dir: Path, good: Path, *, config=None, overrides=None, model=None) -> None:
