@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import gan_cli.training.loop as loop
 from gan_cli.errors import GanError
-from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from gan_cli.training.nan_guard import NanGuard
 from tests.helpers import run_cli, train_tiny
 
@@ -90,7 +90,7 @@ def test_skip_drops_the_non_finite_update_and_continues(tmp_path, monkeypatch, c
     assert [(e.step, e.value) for e in events.Scalars("train/skipped_steps")] == [(2, 0), (4, 1), (6, 1)]
 
 
-def test_stop_is_the_default_and_costs_no_skipped_step_scalar(tiny_run):
+def test_stop_is_the_default_and_logs_no_skipped_step_scalar(tiny_run):
     checkpoint = load_checkpoint(tiny_run)
     assert checkpoint["config"]["train"]["on_nan"] == "stop" and checkpoint["skipped_steps"] == 0
     events = EventAccumulator(str(tiny_run / "tb"))
@@ -119,3 +119,14 @@ def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
     guard, weight = non_finite_gradient_update("skip")
     guard.end_step(4, synchronise=True)
     assert guard.skipped_steps == 1 and torch.equal(weight.detach(), torch.zeros(3))  # the update was dropped
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tiny_run, tmp_path):
+    checkpoint = load_checkpoint(tiny_run)
+    name = next(iter(checkpoint["discriminator"]))
+    checkpoint["discriminator"][name][0] = float("inf")
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"the previous checkpoint")
+    with pytest.raises(GanError, match=f"not writing {path}: the discriminator's {name} hold NaN or inf at step 6"):
+        save_checkpoint(checkpoint, path)
+    assert path.read_bytes() == b"the previous checkpoint"
