@@ -5,7 +5,7 @@ and type while it composes the config: a misspelled key or `optimizer.lr=abc` fa
 the key. Checks a type cannot express (positive sizes, known names) are in `gan_cli.validation`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -32,45 +32,112 @@ class FakeDatasetConfig:
     seed: int = MISSING
 
 
-# --- model group -----------------------------------------------------------------------------------
+# --- model group: `name` is the family, `arch` the body; the optional features default to off -------
 
 
 @dataclass
-class DCGANConfig:
+class CodesConfig:
+    categorical: List[int] = field(default_factory=list)
+    continuous: int = 0
+    weight: float = 1.0
+    continuous_weight: float = 0.1
+
+
+@dataclass
+class ModelConfig:
     name: str = MISSING
+    arch: str = MISSING
     latent_dim: int = MISSING
+    init: str = MISSING
+    conditional: bool = False
+    matching_aware: bool = False
+    codes: CodesConfig = field(default_factory=CodesConfig)
+    spectral_norm: bool = False
+
+
+@dataclass
+class DCGANConfig(ModelConfig):
     g_width: int = MISSING
     d_width: int = MISSING
-    init: str = MISSING
+    d_norm: str = MISSING
 
 
-# --- loss group ------------------------------------------------------------------------------------
+@dataclass
+class MLPConfig(ModelConfig):
+    g_hidden: List[int] = MISSING
+    d_hidden: List[int] = MISSING
+    maxout_pieces: int = MISSING
+    dropout: float = MISSING
+    input_dropout: float = MISSING
+
+
+# --- loss group: the regularizers are off unless a loss option turns them on -----------------------
 
 
 @dataclass
 class LossConfig:
     name: str = MISSING
+    gradient_penalty: float = 0.0
+    r1: float = 0.0
+
+
+@dataclass
+class CrossEntropyLossConfig(LossConfig):
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class LeastSquaresLossConfig(LossConfig):
+    fake_target: float = MISSING
+    real_target: float = MISSING
+    generator_target: float = MISSING
+
+
+@dataclass
+class WassersteinLossConfig(LossConfig):
+    clip: Optional[float] = MISSING
 
 
 # --- optimizer group: one node per network, instantiated by Hydra as a partial -------------------
 
 
 @dataclass
-class AdamNode:
+class OptimizerNode:
     _target_: str = MISSING
     _partial_: bool = True
     _convert_: str = "all"
     lr: float = MISSING
-    betas: List[float] = MISSING
-    eps: float = MISSING
     weight_decay: float = MISSING
 
 
 @dataclass
-class AdamConfig:
-    lr: float = MISSING
-    generator: AdamNode = field(default_factory=AdamNode)
-    discriminator: AdamNode = field(default_factory=AdamNode)
+class AdamNode(OptimizerNode):
+    betas: List[float] = MISSING
+    eps: float = MISSING
+
+
+@dataclass
+class RMSpropNode(OptimizerNode):
+    alpha: float = MISSING
+    eps: float = MISSING
+    momentum: float = MISSING
+
+
+@dataclass
+class SGDNode(OptimizerNode):
+    momentum: float = MISSING
+
+
+def optimizer_schema(node: type) -> type:
+    """An optimizer option: a shared `lr` and one `node` for each network (G and D may differ: TTUR)."""
+    return make_dataclass(
+        f"{node.__name__}Pair",
+        [
+            ("lr", float, MISSING),
+            ("generator", node, field(default_factory=node)),
+            ("discriminator", node, field(default_factory=node)),
+        ],
+    )
 
 
 # --- gan-train -------------------------------------------------------------------------------------
@@ -84,6 +151,8 @@ class TrainLoopConfig:
     d_steps: int = MISSING
     ema_decay: Optional[float] = MISSING
     precision: str = MISSING
+    replay_size: int = MISSING
+    replay_fraction: float = MISSING
     on_nan: str = MISSING
     max_skipped_steps: int = MISSING
 
@@ -127,7 +196,12 @@ class TrainConfig:
 @dataclass
 class SampleConfig:
     ckpt: Optional[str] = MISSING
+    mode: str = MISSING
     n: int = MISSING
+    label: Optional[int] = MISSING
+    labels: Optional[str] = MISSING
+    steps: int = MISSING
+    interpolation: str = MISSING
     out: str = MISSING
     format: str = MISSING
     nrow: int = MISSING
@@ -145,8 +219,13 @@ def register_configs() -> None:
     cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
     cs.store(group="schema/dataset", name="fake", node=FakeDatasetConfig)
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)
-    cs.store(group="schema/loss", name="loss", node=LossConfig)
-    cs.store(group="schema/optimizer", name="adam", node=AdamConfig)
+    cs.store(group="schema/model", name="mlp", node=MLPConfig)
+    cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)
+    cs.store(group="schema/loss", name="least_squares", node=LeastSquaresLossConfig)
+    cs.store(group="schema/loss", name="wasserstein", node=WassersteinLossConfig)
+    cs.store(group="schema/loss", name="plain", node=LossConfig)
+    for name, node in (("adam", AdamNode), ("rmsprop", RMSpropNode), ("sgd", SGDNode)):
+        cs.store(group="schema/optimizer", name=name, node=optimizer_schema(node))
 
 
 register_configs()

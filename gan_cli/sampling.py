@@ -4,10 +4,13 @@ Used by gan-sample and by the training loop's sample grids. Images are float (N,
 """
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from gan_cli.errors import GanError
@@ -17,9 +20,27 @@ from gan_cli.models.base import Generator
 OUTPUT_FORMATS = ("auto", "grid", "images", "npz")
 
 
-def seeded_inputs(generator: Generator, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """`n` generator inputs drawn on the CPU from `seed`: the same images on any device."""
-    return generator.sample_inputs(n, generator=torch.Generator().manual_seed(seed))
+def seeded_inputs(
+    generator: Generator, n: int, seed: int, labels: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """`n` generator inputs drawn on the CPU from `seed`: the same images on any device.
+    Conditional generators take `labels` (n,) when given."""
+    return generator.sample_inputs(n, generator=torch.Generator().manual_seed(seed), labels=labels)
+
+
+def class_grid_inputs(generator: Generator, per_class: int, seed: int) -> dict[str, torch.Tensor]:
+    """Inputs for a grid with one row per class of a conditional generator: labels 0 0 .. 1 1 .. ."""
+    labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
+    return seeded_inputs(generator, len(labels), seed, labels)
+
+
+def grid_inputs(generator: Generator, n: int, seed: int) -> tuple[dict[str, torch.Tensor], int]:
+    """(inputs, images per row) for the training loop's sample grids: about `n` images in a square
+    grid, or for a conditional generator one row per class."""
+    if generator.num_classes:
+        per_class = max(1, n // generator.num_classes)
+        return class_grid_inputs(generator, per_class, seed), per_class
+    return seeded_inputs(generator, n, seed), math.ceil(math.sqrt(n))
 
 
 @torch.no_grad()
@@ -82,3 +103,142 @@ def save_npz(images: torch.Tensor, path: Path) -> None:
         f.write(buffer.getvalue())
 
     atomic_write(path, write)
+
+
+# --- latent walks: interpolation and InfoGAN code traversal ------------------------------------------
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of a and b (B, D) at fractions t (T,) -> (B, T, D).
+
+    Gaussian latents concentrate near a sphere; a straight line between two of them passes through
+    its unlikely interior, the great circle stays where G was trained (White 2016)."""
+    a_unit, b_unit = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    omega = torch.acos((a_unit * b_unit).sum(dim=1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]  # (B, 1, 1)
+    t = t[None, :, None]
+    return (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / torch.sin(omega)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation between rows of a and b (B, D) at fractions t (T,) -> (B, T, D)."""
+    return a[:, None] + t[None, :, None] * (b - a)[:, None]
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+def interpolation_inputs(
+    generator: Generator, rows: int, steps: int, seed: int, method: str, labels: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """rows x steps inputs, row-major: each row walks from one random point to another (z by `method`,
+    codes linearly); a conditional generator keeps each row's label."""
+    if method not in INTERPOLATIONS:
+        raise GanError(f"interpolation={method!r} is not known; use one of {', '.join(INTERPOLATIONS)}")
+    start = seeded_inputs(generator, rows, seed, labels)
+    end = seeded_inputs(generator, rows, seed + 1, start.get("y"))
+    t = torch.linspace(0, 1, steps)
+    walk = {"z": INTERPOLATIONS[method](start["z"], end["z"], t).flatten(0, 1)}
+    if "c" in start:
+        walk["c"] = lerp(start["c"], end["c"], t).flatten(0, 1)
+    if "y" in start:
+        walk["y"] = start["y"].repeat_interleave(steps)
+    return walk
+
+
+def traversal_inputs(generator: Generator, rows: int, steps: int, seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """For each InfoGAN code, rows x values inputs that sweep that code with z and the other codes
+    fixed per row: every value of a categorical code; -2..2 for a continuous one (the paper's range,
+    beyond the [-1, 1] seen in training)."""
+    codes = generator.codes
+    if not codes:
+        raise GanError("mode=traverse needs an InfoGAN checkpoint (a model with latent codes, model=infogan)")
+    base = seeded_inputs(generator, rows, seed)
+    base["c"][:, sum(codes.categorical) :] = 0  # continuous codes at their centre unless swept
+    sweeps, offset = {}, 0
+    for index, k in enumerate(codes.categorical):
+        values = torch.eye(k)  # (k, k): each one-hot value
+        sweeps[f"categorical{index}"] = _sweep(base, slice(offset, offset + k), values)
+        offset += k
+    for index in range(codes.continuous):
+        values = torch.linspace(-2, 2, steps)[:, None]  # (steps, 1)
+        sweeps[f"continuous{index}"] = _sweep(base, slice(offset + index, offset + index + 1), values)
+    return sweeps
+
+
+def _sweep(base: dict[str, torch.Tensor], columns: slice, values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each base row repeated once per value (V, width), with c[:, columns] set to that value."""
+    rows, count = len(base["z"]), len(values)
+    inputs = {name: value.repeat_interleave(count, dim=0) for name, value in base.items()}
+    inputs["c"][:, columns] = values.repeat(rows, 1)
+    return inputs
+
+
+def save_gif(frames: list[torch.Tensor], path: Path, frame_ms: int = 120) -> None:
+    """An animated GIF, looping, from grid images float (3, H, W) in [0, 1]; written atomically."""
+    pictures = [Image.fromarray(frame.mul(255).round().byte().permute(1, 2, 0).numpy()) for frame in frames]
+    atomic_write(
+        path,
+        lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0),
+    )
+
+
+# --- gan-sample's modes ----------------------------------------------------------------------------
+
+SAMPLE_MODES = ("sample", "interpolate", "traverse")
+
+
+def write_requested_samples(generator: Generator, cfg) -> str:
+    """Make and write what a gan-sample config asks for; returns a summary of what was written.
+
+    sample:      n images (or one class with `label`, or a row per class with `labels=all`) as a
+                 grid, PNG files or an .npz, by `format`
+    interpolate: n rows of `steps` images walking between two random points, as a grid PNG or,
+                 when `out` ends in .gif, an animation whose frames are the steps
+    traverse:    for each InfoGAN code a grid <out stem>_<code><suffix> with n rows sweeping it
+    """
+    out = Path(cfg.out)
+    if cfg.mode == "sample":
+        inputs, columns = _requested_inputs(generator, cfg)
+        used = write_images(generate(generator, inputs, cfg.batch_size), out, cfg.format, columns)
+        return f"{len(inputs['z'])} images ({used}) to {out}"
+    if cfg.mode == "interpolate":
+        labels = _label_batch(generator, cfg.label, cfg.n)
+        inputs = interpolation_inputs(generator, cfg.n, cfg.steps, cfg.seed, cfg.interpolation, labels)
+        images = generate(generator, inputs, cfg.batch_size)  # (n * steps, C, H, W), row by row
+        if out.suffix.lower() == ".gif":
+            save_gif([image_grid(images[t :: cfg.steps], cfg.nrow) for t in range(cfg.steps)], out)
+        else:
+            save_png(image_grid(images, nrow=cfg.steps), out)
+        return f"{cfg.n} {cfg.interpolation} interpolations of {cfg.steps} steps to {out}"
+    if cfg.mode == "traverse":
+        written = []
+        for name, inputs in traversal_inputs(generator, cfg.n, cfg.steps, cfg.seed).items():
+            path = out.with_name(f"{out.stem}_{name}{out.suffix or '.png'}")
+            save_png(image_grid(generate(generator, inputs, cfg.batch_size), nrow=len(inputs["z"]) // cfg.n), path)
+            written.append(str(path))
+        return f"code traversals to {', '.join(written)}"
+    raise GanError(f"mode={cfg.mode!r} is not a gan-sample mode; use one of {', '.join(SAMPLE_MODES)}")
+
+
+def _requested_inputs(generator: Generator, cfg) -> tuple[dict[str, torch.Tensor], int]:
+    if cfg.labels is not None:
+        if cfg.labels != "all":
+            raise GanError(f"labels={cfg.labels!r}: the only value is `all` (a row per class); for one class use label=<k>")
+        _require_conditional(generator, "labels=all")
+        return class_grid_inputs(generator, cfg.nrow, cfg.seed), cfg.nrow
+    return seeded_inputs(generator, cfg.n, cfg.seed, _label_batch(generator, cfg.label, cfg.n)), cfg.nrow
+
+
+def _label_batch(generator: Generator, label: int | None, n: int) -> torch.Tensor | None:
+    """`n` copies of `label` for a conditional generator, or None when no label was asked for."""
+    if label is None:
+        return None
+    _require_conditional(generator, f"label={label}")
+    if not 0 <= label < generator.num_classes:
+        raise GanError(f"label={label} is not a class of this model: use 0 to {generator.num_classes - 1}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def _require_conditional(generator: Generator, option: str) -> None:
+    if not generator.num_classes:
+        raise GanError(f"{option} needs a conditional model (model=cgan); this checkpoint's generator takes no labels")

@@ -1,4 +1,6 @@
-"""Value checks the schema's types cannot express. All problems are reported at once, each by key."""
+"""Checks a schema's types cannot express: value ranges, known names, and combinations that cannot
+work together. Every problem is reported at once, each naming its key and what to use instead.
+"""
 
 import math
 
@@ -7,7 +9,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
-from gan_cli.models.dcgan import resolution_stages
+from gan_cli.losses import LOSSES
+from gan_cli.models import ARCHITECTURES
+from gan_cli.models.dcgan import D_NORMS, resolution_stages
+from gan_cli.models.init import INIT_SCHEMES
 
 # Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
@@ -26,53 +31,42 @@ POSITIVE_KEYS = (
     "model.latent_dim",
     "model.g_width",
     "model.d_width",
+    "loss.clip",
     "dataset.num_samples",
     "dataset.channels",
     "dataset.image_size",
 )
-
-# Keys that hold a probability or a rate in [0, 1] (null = off where the schema allows it), with
-# whether 1 itself is allowed: an EMA decay of 1 would never move from the initial weights.
-PROBABILITY_KEYS = {
+NON_NEGATIVE_KEYS = (
+    "train.replay_size",
+    "train.max_skipped_steps",
+    "loss.gradient_penalty",
+    "loss.r1",
+    "model.codes.continuous",
+    "model.codes.weight",
+    "model.codes.continuous_weight",
+    "dataset.num_classes",
+)
+# Probabilities and fractions in [0, 1]: key -> whether 1 itself is allowed
+UNIT_INTERVAL_KEYS = {
     "train.ema_decay": False,
+    "train.replay_fraction": True,
+    "loss.label_smoothing": False,
+    "model.dropout": False,
+    "model.input_dropout": False,
 }
-
-# Keys that name one of a few choices.
-CHOICE_KEYS = {
-    "train.precision": PRECISIONS,
-    "train.on_nan": ("stop", "skip"),
-}
+FAMILIES = ("gan", "dcgan", "cgan", "infogan")
 
 
 def check_train_config(cfg: DictConfig) -> None:
     """Raise GanError naming every key of a gan-train config whose value cannot work."""
     _check_resolvable(cfg)
-    problems = []
-    for key in POSITIVE_KEYS:
-        value = _number(cfg, key, problems)
-        if value is not None and not 0 < value < math.inf:
-            problems.append(f"{key}={value} must be positive" + ("" if math.isfinite(value) else " and finite"))
-    for key, one_allowed in PROBABILITY_KEYS.items():
-        value = _number(cfg, key, problems)
-        if value is not None and not (0 <= value <= 1 and (one_allowed or value < 1)):
-            interval = "[0, 1]" if one_allowed else "[0, 1)"
-            problems.append(f"{key}={value} must be in {interval}, or null to turn it off")
-    for key, choices in CHOICE_KEYS.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value not in choices:
-            problems.append(f"{key}={value!r} must be one of {', '.join(choices)}")
-    for key in ("dataset.num_classes", "train.max_skipped_steps"):
-        value = _number(cfg, key, problems)
-        if value is not None and value < 0:
-            problems.append(f"{key}={value} must be 0 or more")
-    image_size = OmegaConf.select(cfg, "dataset.image_size", default=None)
-    if cfg.model.name == "dcgan" and isinstance(image_size, int) and 0 < image_size:
-        try:
-            resolution_stages(image_size)
-        except GanError as err:
-            problems.append(f"dataset.image_size={image_size}: {err}")
+    problems = _value_problems(cfg) + _name_problems(cfg) + _combination_problems(cfg)
     if problems:
         raise GanError("invalid config: " + "; ".join(problems))
+
+
+def _get(cfg: DictConfig, key: str):
+    return OmegaConf.select(cfg, key, default=None)
 
 
 def _check_resolvable(cfg: DictConfig) -> None:
@@ -89,11 +83,87 @@ def _check_resolvable(cfg: DictConfig) -> None:
 
 def _number(cfg: DictConfig, key: str, problems: list[str]) -> int | float | None:
     """The value at `key` if it is a number, None if absent or null (a problem is noted if it is something else)."""
-    value = OmegaConf.select(cfg, key, default=None)
+    value = _get(cfg, key)
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     problems.append(f"{key}={value} must be a number")
     return None
+
+
+def _value_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    for key in POSITIVE_KEYS:
+        value = _number(cfg, key, problems)
+        if value is not None and not 0 < value < math.inf:
+            problems.append(f"{key}={value} must be positive" + ("" if math.isfinite(value) else " and finite"))
+    for key in NON_NEGATIVE_KEYS:
+        value = _number(cfg, key, problems)
+        if value is not None and not 0 <= value < math.inf:
+            problems.append(f"{key}={value} must not be negative" + ("" if math.isfinite(value) else " or infinite"))
+    for key, closed in UNIT_INTERVAL_KEYS.items():
+        value = _number(cfg, key, problems)
+        if value is not None and not (0 <= value <= 1 if closed else 0 <= value < 1):
+            problems.append(f"{key}={value} must be in [0, 1{']' if closed else ')'}")
+    pieces = _get(cfg, "model.maxout_pieces")
+    if pieces is not None and pieces < 2:
+        problems.append(f"model.maxout_pieces={pieces} must be at least 2 (a maxout unit takes the max of its pieces)")
+    for k in _get(cfg, "model.codes.categorical") or []:
+        if k < 2:
+            problems.append(f"model.codes.categorical has a code with {k} values; each needs at least 2")
+    return problems
+
+
+def _name_problems(cfg: DictConfig) -> list[str]:
+    known = {
+        "train.precision": PRECISIONS,
+        "train.on_nan": ("stop", "skip"),
+        "model.name": FAMILIES,
+        "model.arch": tuple(ARCHITECTURES),
+        "model.init": tuple(INIT_SCHEMES),
+        "model.d_norm": ("auto", *D_NORMS),
+        "loss.name": tuple(LOSSES),
+    }
+    return [
+        f"{key}={_get(cfg, key)!r} must be one of {', '.join(names)}"
+        for key, names in known.items()
+        if _get(cfg, key) is not None and _get(cfg, key) not in names
+    ]
+
+
+def _combination_problems(cfg: DictConfig) -> list[str]:
+    model, loss = cfg.model, cfg.loss
+    problems = []
+    has_codes = bool(model.codes.categorical) or model.codes.continuous > 0
+    if model.name == "infogan" and not has_codes:
+        problems.append("model=infogan needs latent codes (model.codes.categorical or model.codes.continuous); "
+                        "without codes it is a DCGAN: use model=dcgan")
+    if has_codes and model.name != "infogan":
+        problems.append(f"model.codes are InfoGAN's: use model=infogan instead of adding codes to model.name={model.name}")
+    if model.conditional != (model.name == "cgan"):
+        problems.append("label conditioning is the conditional GAN's: use model=cgan or model=cgan_mlp "
+                        f"(model.name={model.name} with model.conditional={model.conditional})")
+    if model.conditional and _get(cfg, "dataset.num_classes") == 0:
+        problems.append("a conditional model needs labels, and this dataset has none (dataset.num_classes=0): "
+                        "use a labelled dataset or an unconditional model such as model=dcgan")
+    if model.matching_aware and not model.conditional:
+        problems.append("model.matching_aware=true needs a conditional model (model=cgan)")
+    clip, penalized = _get(cfg, "loss.clip"), bool(loss.gradient_penalty or loss.r1)
+    if clip is not None and loss.gradient_penalty:
+        problems.append("weight clipping (loss.clip) and a gradient penalty are two ways to the same Lipschitz "
+                        "constraint; use loss=wgan for clipping or loss=wgan_gp for the penalty")
+    if loss.name == "wgan" and clip is None and not loss.gradient_penalty and not model.spectral_norm:
+        problems.append("a Wasserstein critic needs a Lipschitz constraint: loss.clip, loss.gradient_penalty "
+                        "or model.spectral_norm=true (loss=wgan and loss=wgan_gp set one)")
+    if penalized and _get(cfg, "model.d_norm") == "batch":
+        problems.append("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
+                        "norm mixes samples; set model.d_norm=layer, none or auto")
+    image_size = _get(cfg, "dataset.image_size")
+    if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
+        try:
+            resolution_stages(image_size)
+        except GanError as err:
+            problems.append(f"dataset.image_size={image_size}: {err}")
+    return problems
 
 
 def instantiation_targets(tree, prefix: str = "") -> list[str]:

@@ -18,12 +18,10 @@ from gan_cli.training.resume import resumed_config
 
 register_resolvers()
 
-# A run small enough for unit tests: synthetic 28x28 data, narrow networks, a handful of steps.
+# A run small enough for unit tests: synthetic 28x28 data, a handful of steps (networks: tiny_model).
 TINY = [
     "dataset=fake",
     "dataset.num_samples=64",
-    "model.g_width=8",
-    "model.d_width=8",
     "train.batch_size=8",
     "train.steps=6",
     "log.every=2",
@@ -38,14 +36,25 @@ TINY = [
 FAST = ["debug=smoke", "model.g_width=8", "model.d_width=8", "log.progress_bar=false"]
 
 
-def compose_train(overrides: list[str] = ()) -> DictConfig:
+def compose_train(overrides: list[str] = (), config_name: str = "train") -> DictConfig:
+    """The config gan-train (or, with config_name="sample", gan-sample) would get for `overrides`."""
     with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
-        return compose(config_name="train", overrides=list(overrides))
+        return compose(config_name=config_name, overrides=list(overrides))
 
 
-def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None) -> None:
-    """Train in-process on the TINY config (plus `overrides`) into run_dir."""
-    overrides = TINY + list(overrides)
+MLP_OPTIONS = ("mlp", "cgan_mlp")  # model options with fully-connected networks
+
+
+def tiny_model(option: str = "dcgan") -> list[str]:
+    """Overrides selecting the model option `option`, shrunk to test size."""
+    if option in MLP_OPTIONS:
+        return [f"model={option}", "model.g_hidden=[32]", "model.d_hidden=[16]"]
+    return [f"model={option}", "model.g_width=8", "model.d_width=8"]
+
+
+def train_tiny(run_dir: Path, overrides: list[str] = (), checkpoint: dict | None = None, model: str = "dcgan") -> None:
+    """Train in-process on the TINY config with a tiny `model` (plus `overrides`) into run_dir."""
+    overrides = TINY + tiny_model(model) + list(overrides)
     training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
 
 

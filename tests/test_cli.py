@@ -42,7 +42,7 @@ def test_sample_grid_png_of_expected_size(cli_run, tmp_path):
     result = run_cli("gan-sample", f"ckpt={cli_run}", "n=16", "nrow=4", "out=grid.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "grid.png").size == (2 + 4 * 30, 2 + 4 * 30)
-    assert "Wrote 16 images (grid)" in result.stdout
+    assert "Wrote 16 images (grid) to grid.png" in result.stdout
 
 
 def test_sample_npz_and_image_files_are_reproducible(cli_run, tmp_path):

@@ -91,7 +91,7 @@ def test_wrong_type_or_unknown_key_fails_at_compose_time(override, message):
         ("model.latent_dim=0", "model.latent_dim=0 must be positive"),
         ("samples.n=0", "samples.n=0 must be positive"),
         ("train.on_nan=ignore", "train.on_nan='ignore' must be one of stop, skip"),
-        ("train.max_skipped_steps=-1", "train.max_skipped_steps=-1 must be 0 or more"),
+        ("train.max_skipped_steps=-1", "train.max_skipped_steps=-1 must not be negative"),
     ],
 )
 def test_values_that_cannot_work_are_named(override, message):

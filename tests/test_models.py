@@ -1,4 +1,5 @@
-"""DCGAN shapes follow the data; D returns logits; initialisation is the paper's."""
+"""Networks follow the data's shape; D returns logits (and Q's code predictions for InfoGAN);
+conditioning, normalisation, spectral norm and initialisation do what their papers say."""
 
 import pytest
 import torch
@@ -7,10 +8,15 @@ from torch import nn
 
 from gan_cli.data import ImageShape
 from gan_cli.errors import GanError
-from gan_cli.models import build_networks
+from gan_cli.models import build_generator, build_networks
 from gan_cli.models.dcgan import resolution_stages
+from tests.helpers import compose_train, tiny_model
 
-DCGAN = OmegaConf.create({"name": "dcgan", "latent_dim": 16, "g_width": 8, "d_width": 8, "init": "dcgan_normal"})
+MNIST_SHAPE = ImageShape(1, 28, 10)
+
+
+def model_config(option: str, *overrides: str):
+    return compose_train([*tiny_model(option), *overrides]).model
 
 
 @pytest.mark.parametrize("size,stages", [(28, (7, 2)), (32, (4, 3)), (64, (4, 4)), (128, (4, 5))])
@@ -24,23 +30,50 @@ def test_sizes_a_dcgan_cannot_build_are_refused(size):
         resolution_stages(size)
 
 
+@pytest.mark.parametrize("option", ["dcgan", "mlp"])
 @pytest.mark.parametrize("size", [28, 32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_output_shapes(size, channels):
-    generator, discriminator = build_networks(DCGAN, ImageShape(channels, size, 10))
+def test_output_shapes(option, size, channels):
+    generator, discriminator = build_networks(model_config(option), ImageShape(channels, size, 10))
     inputs = generator.sample_inputs(5)
-    assert inputs["z"].shape == (5, 16)
+    assert set(inputs) == {"z"} and inputs["z"].shape == (5, generator.latent_dim)
     images = generator(**inputs)
     assert images.shape == (5, channels, size, size)
     assert images.min() >= -1 and images.max() <= 1
-    logits = discriminator(images)
-    assert logits.shape == (5,)
-    assert not isinstance(list(discriminator.modules())[-1], nn.Sigmoid)
+    out = discriminator(images)
+    assert out.logits.shape == (5,) and out.codes is None
+    assert not any(isinstance(m, nn.Sigmoid) for m in discriminator.modules())
+
+
+@pytest.mark.parametrize("option", ["cgan", "cgan_mlp"])
+def test_conditional_models_take_labels(option):
+    generator, discriminator = build_networks(model_config(option), MNIST_SHAPE)
+    labels = torch.tensor([0, 3, 9])
+    inputs = generator.sample_inputs(3, labels=labels)
+    assert torch.equal(inputs["y"], labels)
+    images = generator(**inputs)
+    assert images.shape == (3, 1, 28, 28)
+    assert discriminator(images, labels).logits.shape == (3,)
+    assert generator.sample_inputs(100)["y"].unique().numel() > 5  # labels drawn uniformly otherwise
+    # the label changes the image: same z, other label
+    other = generator(inputs["z"], torch.tensor([1, 4, 0]))
+    assert not torch.allclose(images, other)
+
+
+def test_infogan_codes_and_q_head():
+    generator, discriminator = build_networks(model_config("infogan"), MNIST_SHAPE)
+    inputs = generator.sample_inputs(6)
+    c = inputs["c"]
+    assert c.shape == (6, 12)  # one-hot of 10 values + 2 continuous codes
+    assert torch.equal(c[:, :10].sum(dim=1), torch.ones(6))
+    assert c[:, 10:].abs().max() <= 1
+    out = discriminator(generator(**inputs))
+    assert out.logits.shape == (6,) and out.codes.shape == (6, 10 + 2 * 2)
 
 
 def test_paper_rules_hold():
-    generator, discriminator = build_networks(DCGAN, ImageShape(1, 28, 10))
-    g_layers, d_layers = list(generator.net), list(discriminator.net)
+    generator, discriminator = build_networks(model_config("dcgan"), MNIST_SHAPE)
+    g_layers, d_layers = list(generator.net), list(discriminator.body)
     for net in (generator, discriminator):
         assert not any(isinstance(m, (nn.Linear, nn.MaxPool2d, nn.AvgPool2d)) for m in net.modules())
     assert isinstance(g_layers[-1], nn.Tanh) and not isinstance(g_layers[-2], nn.BatchNorm2d)
@@ -49,18 +82,63 @@ def test_paper_rules_hold():
     assert any(isinstance(m, nn.BatchNorm2d) for m in d_layers)
 
 
+def test_maxout_discriminator_of_the_original_gan():
+    _, discriminator = build_networks(compose_train(["model=mlp"]).model, MNIST_SHAPE)
+    maxouts = [m for m in discriminator.modules() if type(m).__name__ == "Maxout"]
+    assert [(m.units, m.pieces) for m in maxouts] == [(240, 5), (240, 5)]
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in discriminator.modules())
+
+
+@pytest.mark.parametrize("norm,penalty,expected", [
+    ("auto", False, nn.BatchNorm2d), ("auto", True, nn.GroupNorm), ("layer", False, nn.GroupNorm), ("none", True, None),
+])
+def test_discriminator_normalisation(norm, penalty, expected):
+    _, discriminator = build_networks(model_config("dcgan", f"model.d_norm={norm}"), MNIST_SHAPE, penalty)
+    norms = [m for m in discriminator.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm))]
+    assert all(isinstance(m, expected) for m in norms) and (bool(norms) == (expected is not None))
+
+
+def test_spectral_norm_bounds_every_weight_layer():
+    _, discriminator = build_networks(model_config("dcgan", "model.spectral_norm=true", "model.d_norm=none"), MNIST_SHAPE)
+    discriminator.train()
+    for _ in range(30):  # power iterations run with each forward pass in training mode
+        discriminator(torch.randn(4, 1, 28, 28))
+    layers = [m for m in discriminator.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert layers and all(hasattr(m, "parametrizations") for m in layers)
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+
+
 def test_dcgan_normal_initialisation():
     torch.manual_seed(0)
-    cfg = OmegaConf.merge(DCGAN, {"g_width": 64, "d_width": 64})
-    generator, _ = build_networks(cfg, ImageShape(1, 28, 10))
+    generator = build_generator(compose_train().model, MNIST_SHAPE)
     conv = generator.net[0].weight
     assert abs(conv.std().item() - 0.02) < 0.002 and abs(conv.mean().item()) < 0.002
     bn = generator.net[1].weight
     assert abs(bn.mean().item() - 1) < 0.01 and bn.std().item() < 0.04
 
 
+@pytest.mark.parametrize("scheme", ["xavier", "orthogonal"])
+def test_other_initialisations(scheme):
+    generator = build_generator(compose_train([f"model.init={scheme}"]).model, MNIST_SHAPE)
+    weight = generator.net[0].weight.detach()  # (100, 128, 7, 7)
+    if scheme == "xavier":  # uniform with variance 2 / (fan_in + fan_out)
+        fans = (128 + 100) * 49
+        assert weight.std().item() == pytest.approx((2 / fans) ** 0.5, rel=0.02)
+    else:
+        rows = weight.flatten(1)  # (100, 128*49): orthonormal rows
+        assert torch.allclose(rows @ rows.T, torch.eye(100), atol=1e-4)
+
+
 def test_unknown_architecture_and_init_are_refused():
-    with pytest.raises(GanError, match="model.name='resnet'"):
-        build_networks(OmegaConf.merge(DCGAN, {"name": "resnet"}), ImageShape(1, 28, 10))
-    with pytest.raises(GanError, match="model.init='xavier'"):
-        build_networks(OmegaConf.merge(DCGAN, {"init": "xavier"}), ImageShape(1, 28, 10))
+    cfg = compose_train().model
+    with pytest.raises(GanError, match="model.arch='resnet'"):
+        build_networks(OmegaConf.merge(cfg, {"arch": "resnet"}), MNIST_SHAPE)
+    with pytest.raises(GanError, match="model.init='uniform'"):
+        build_networks(OmegaConf.merge(cfg, {"init": "uniform"}), MNIST_SHAPE)
+
+
+def test_conditional_model_on_unlabelled_data_is_refused():
+    with pytest.raises(GanError, match="labelled dataset"):
+        build_networks(model_config("cgan"), ImageShape(1, 28, 0))

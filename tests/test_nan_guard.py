@@ -1,5 +1,6 @@
 """Non-finite losses and gradients: train.on_nan=stop|skip, on real diverging runs and on the guard itself."""
 
+import dataclasses
 import logging
 
 import pytest
@@ -60,7 +61,7 @@ def test_skip_stops_once_more_steps_than_the_limit_were_skipped(tmp_path, caplog
 
 
 class LossWithOneNonFiniteStep:
-    """The configured loss, except that D's loss is NaN at one chosen update, like a rare overflow."""
+    """The configured adversarial loss, except that D's loss is NaN at one chosen update, like a rare overflow."""
 
     def __init__(self, loss, bad_update: int):
         self.loss, self.bad_update, self.d_updates = loss, bad_update, 0
@@ -70,13 +71,18 @@ class LossWithOneNonFiniteStep:
         value = self.loss.d_loss(real_logits, fake_logits)
         return value * float("nan") if self.d_updates == self.bad_update else value
 
-    def g_loss(self, fake_logits):
-        return self.loss.g_loss(fake_logits)
+    def __getattr__(self, name):  # g_loss, score, critic: the configured loss's
+        return getattr(self.loss, name)
 
 
 def test_skip_drops_the_non_finite_update_and_continues(tmp_path, monkeypatch, caplog):
-    build_loss = loop.build_loss
-    monkeypatch.setattr(loop, "build_loss", lambda cfg: LossWithOneNonFiniteStep(build_loss(cfg), bad_update=3))
+    build_objective = loop.build_objective
+
+    def objective_with_one_bad_step(loss_cfg, model_cfg):
+        objective = build_objective(loss_cfg, model_cfg)
+        return dataclasses.replace(objective, adversarial=LossWithOneNonFiniteStep(objective.adversarial, bad_update=3))
+
+    monkeypatch.setattr(loop, "build_objective", objective_with_one_bad_step)
     with caplog.at_level(logging.WARNING):
         train_tiny(tmp_path, ["train.on_nan=skip"])
     assert "step 3: dropped the non-finite update of D (loss); 1 step(s) skipped so far, at most 100" in caplog.text

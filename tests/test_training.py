@@ -12,7 +12,7 @@ from gan_cli.models import build_networks
 from gan_cli.training.checkpoint import FORMAT_VERSION, generator_from_checkpoint, load_checkpoint
 from gan_cli.training.loop import planned_steps
 from gan_cli.training.rng import seed_everything
-from tests.helpers import TINY, compose_train, resume_tiny, train_tiny
+from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_tiny
 
 
 def test_run_writes_tensorboard_scalars_and_images(tiny_run):
@@ -56,7 +56,7 @@ def test_ema_generator_differs_from_raw_generator(tiny_run):
 
 def test_weights_move(tmp_path):
     train_tiny(tmp_path / "a", ["train.steps=2", "train.ema_decay=null"])
-    start = compose_train(TINY)
+    start = compose_train(TINY + tiny_model())
     seed_everything(start.seed)  # the run's seed: the same initial weights
     initial, _ = build_networks(start.model, ImageShape(1, 28, 10))
     trained = load_checkpoint(tmp_path / "a")["generator"]
@@ -80,11 +80,20 @@ def test_planned_steps_from_epochs():
     assert planned_steps(train, 60000) == 7
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
-    steps = ["train.steps=8", "checkpoint.every=4", "samples.every=4"]
-    train_tiny(tmp_path / "straight", steps)
+@pytest.mark.parametrize(
+    "model,extra",
+    [
+        ("dcgan", []),
+        ("cgan", ["model.matching_aware=true", "train.replay_size=12", "loss.r1=1.0"]),  # replay state, wrong labels
+        ("mlp", ["loss=wgan_gp", "train.d_steps=2"]),  # dropout draws from the global RNG
+        ("infogan", []),
+    ],
+)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, model, extra):
+    steps = ["train.steps=8", "checkpoint.every=4", "samples.every=4", *extra]
+    train_tiny(tmp_path / "straight", steps, model=model)
 
-    train_tiny(tmp_path / "resumed", ["train.steps=4", "checkpoint.every=4", "samples.every=4"])
+    train_tiny(tmp_path / "resumed", ["train.steps=4", "checkpoint.every=4", "samples.every=4", *extra], model=model)
     assert load_checkpoint(tmp_path / "resumed")["step"] == 4
     resume_tiny(tmp_path / "resumed", steps)
 
@@ -99,7 +108,10 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
                 assert torch.equal(value, b[key]["state"][index][name]), f"{key}[{index}].{name}"
     assert torch.equal(a["data"]["order"], b["data"]["order"]) and a["data"]["position"] == b["data"]["position"]
     assert torch.equal(a["latent_rng"], b["latent_rng"])
-    assert torch.equal(a["fixed_inputs"]["z"], b["fixed_inputs"]["z"])
+    if a["replay"] is not None:
+        assert torch.equal(a["replay"]["fakes"], b["replay"]["fakes"]) and a["replay"]["size"] == b["replay"]["size"]
+    for name in a["fixed_inputs"]:
+        assert torch.equal(a["fixed_inputs"][name], b["fixed_inputs"][name])
     # the resumed run's grid at step 8 is the same picture
     grid_a = (tmp_path / "straight" / "samples" / "step_0000008.png").read_bytes()
     assert grid_a == (tmp_path / "resumed" / "samples" / "step_0000008.png").read_bytes()

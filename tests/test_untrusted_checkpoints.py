@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from gan_cli.errors import GanError
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from tests.helpers import TINY, compose_train, resume_tiny, run_cli, run_clis
+from tests.helpers import compose_train, resume_tiny, run_cli, run_clis
 
 
 class RunsAShellCommand:
@@ -124,14 +124,15 @@ def test_resume_refuses_an_optimizer_target_in_the_stored_config(tiny_run, tmp_p
 def test_resume_runs_nothing_a_forged_command_line_names(tiny_run, tmp_path, override, message):
     marker = tmp_path / "marker"
     forged = override.replace("MARKER", str(marker))
+    stored = load_checkpoint(tiny_run)["origin"]["overrides"]
     if forged.startswith("hydra") or forged.startswith("+hydra"):
-        forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=TINY)
+        forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=stored)
         checkpoint_file = tmp_path / "run" / "checkpoints" / "last.pt"
         checkpoint = torch.load(checkpoint_file, weights_only=True)
         checkpoint["origin"]["overrides"].append(forged)
         torch.save(checkpoint, checkpoint_file)
     else:
-        forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=[*TINY, forged])
+        forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=[*stored, forged])
     with pytest.raises(GanError) as err:
         resume_tiny(tmp_path / "run")
     assert message in str(err.value)
@@ -141,7 +142,8 @@ def test_resume_runs_nothing_a_forged_command_line_names(tiny_run, tmp_path, ove
 def test_gan_train_resume_of_a_forged_command_line_runs_nothing(tiny_run, tmp_path):
     marker = tmp_path / "marker"
     forged = f"+optimizer.discriminator.extra={{_target_:builtins.open,_args_:['{marker}',w]}}"
-    forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=[*TINY, forged])
+    stored = load_checkpoint(tiny_run)["origin"]["overrides"]
+    forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", overrides=[*stored, forged])
     last = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
     result = run_cli("gan-train", f"resume={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr

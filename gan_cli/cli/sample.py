@@ -1,7 +1,6 @@
 """gan-sample: images from a checkpoint (grid, PNG files or .npz), needing nothing but the checkpoint."""
 
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -10,7 +9,7 @@ import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import console_script, user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
-from gan_cli.sampling import generate, seeded_inputs, write_images
+from gan_cli.sampling import write_requested_samples
 from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
 
 log = logging.getLogger("gan_cli.sample")
@@ -22,16 +21,15 @@ def main(cfg: DictConfig) -> None:
     with user_errors("gan-sample"):
         if cfg.ckpt is None:
             raise GanError("ckpt= is required: a checkpoint file or a run directory (e.g. ckpt=outputs/<date>/<time>)")
-        for key in ("n", "nrow", "batch_size"):
+        for key in ("n", "nrow", "batch_size", "steps"):
             if cfg[key] <= 0:
                 raise GanError(f"{key}={cfg[key]} must be positive")
         path = checkpoint_path(cfg.ckpt)
         checkpoint = load_checkpoint(path)
         generator = generator_from_checkpoint(checkpoint, cfg.ema).to(select_device(cfg.device))
-        images = generate(generator, seeded_inputs(generator, cfg.n, cfg.seed), cfg.batch_size)
-        used = write_images(images, Path(cfg.out), cfg.format, cfg.nrow)
+        written = write_requested_samples(generator, cfg)
         which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
-        log.info(f"Wrote {cfg.n} images ({used}) to {cfg.out} from the {which} generator of {path}, step {checkpoint['step']}")
+        log.info(f"Wrote {written} from the {which} generator of {path}, step {checkpoint['step']}")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,22 @@ The paper's rules: no pooling (strided convolutions), batch norm everywhere exce
 D's input layer, ReLU in G with tanh at the output, LeakyReLU(0.2) in D, no hidden fully-connected
 layers. An image of size S is built from a base of size b = S / 2^n (b <= 7): 28 = 7 * 2^2,
 32 = 4 * 2^3, 64 = 4 * 2^4. Widths double at each lower resolution.
+
+Conditioning (Mirza & Osindero 2014): G reads [z, one-hot y, c]; D reads the image with K extra
+constant channels, the one-hot label broadcast over the pixels. InfoGAN's Q head (Chen et al. 2016)
+sits on D's last feature map: FC 128 - norm - LeakyReLU - FC, as in the paper's MNIST network.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.data.source import ImageShape
 from gan_cli.errors import GanError
-from gan_cli.models.base import Generator
+from gan_cli.models.base import Discriminator, Generator
+from gan_cli.models.codes import CodeSpec
+
+D_NORMS = ("batch", "layer", "none")
 
 
 def resolution_stages(image_size: int) -> tuple[int, int]:
@@ -28,15 +36,24 @@ def resolution_stages(image_size: int) -> tuple[int, int]:
     return base, stages
 
 
-class DCGANGenerator(Generator):
-    """z (B, latent_dim) -> images (B, C, S, S) in [-1, 1]."""
+def feature_norm(kind: str, channels: int) -> nn.Module:
+    """D's normalisation: batch norm (DCGAN), layer norm over (C, H, W) (WGAN-GP critics), or none."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
 
-    def __init__(self, shape: ImageShape, latent_dim: int, width: int):
-        super().__init__(latent_dim)
+
+class DCGANGenerator(Generator):
+    """[z, y, c] (B, input_dim) -> images (B, C, S, S) in [-1, 1]."""
+
+    def __init__(self, shape: ImageShape, latent_dim: int, width: int, num_classes: int = 0, codes=CodeSpec()):
+        super().__init__(latent_dim, num_classes, codes)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
-        layers = [  # project z to a base x base map: (B, latent_dim, 1, 1) -> (B, widths[0], b, b)
-            nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False),
+        layers = [  # project the input to a base x base map: (B, input_dim, 1, 1) -> (B, widths[0], b, b)
+            nn.ConvTranspose2d(self.input_dim, widths[0], base, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
@@ -49,29 +66,39 @@ class DCGANGenerator(Generator):
         layers += [nn.ConvTranspose2d(widths[-1], shape.channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.joined_input(z, y, c)[:, :, None, None])
 
 
-class DCGANDiscriminator(nn.Module):
-    """images (B, C, S, S) -> logits (B,). No sigmoid: losses work on logits."""
+class DCGANDiscriminator(Discriminator):
+    """images (B, C, S, S) [+ labels] -> DiscriminatorOutput(logits (B,), Q's code predictions or None)."""
 
-    def __init__(self, shape: ImageShape, width: int):
-        super().__init__()
+    def __init__(self, shape: ImageShape, width: int, norm: str = "batch", num_classes: int = 0, codes=CodeSpec()):
+        super().__init__(num_classes, codes)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28
-        layers = [  # no batch norm on the input layer (paper)
-            nn.Conv2d(shape.channels, widths[0], 4, 2, 1),
+        layers = [  # no normalisation on the input layer (paper)
+            nn.Conv2d(shape.channels + num_classes, widths[0], 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for w_in, w_out in zip(widths, widths[1:]):  # each stage halves the resolution
             layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"),
+                feature_norm(norm, w_out),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
-        layers += [nn.Conv2d(widths[-1], 1, base, 1, 0)]  # (B, w, b, b) -> (B, 1, 1, 1)
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)  # -> (B, widths[-1], b, b)
+        self.head = nn.Conv2d(widths[-1], 1, base, 1, 0)  # -> (B, 1, 1, 1)
+        if codes:
+            q_norm = {"batch": nn.BatchNorm1d(128), "layer": nn.LayerNorm(128)}.get(norm, nn.Identity())
+            self.code_head = nn.Sequential(
+                nn.Flatten(), nn.Linear(widths[-1] * base * base, 128), q_norm, nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(128, codes.q_dim),
+            )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+    def condition(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Append the one-hot label as K constant channels: (B, C, S, S) -> (B, C + K, S, S)."""
+        if not self.num_classes:
+            return x
+        label_maps = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None]
+        return torch.cat([x, label_maps.expand(-1, -1, *x.shape[2:])], dim=1)

@@ -1,12 +1,13 @@
 """The training loop: k discriminator updates, then one generator update, until the step budget.
 
-This is Algorithm 1 of Goodfellow et al. (2014). Every step also updates the EMA of G; at fixed
-intervals it logs scalars, writes a sample grid of the fixed latents, and writes a checkpoint that
-holds the whole TrainingState, so a resumed run continues bit for bit.
+This is Algorithm 1 of Goodfellow et al. (2014), with the terms each family adds where they belong:
+gradient penalties and InfoGAN's Q loss in D's step, the InfoGAN term in G's step, weight clipping
+after D's update. Every step also updates the EMA of G; at fixed intervals the loop logs scalars,
+writes a sample grid of the fixed inputs, and writes a checkpoint that holds the whole
+TrainingState, so a resumed run continues bit for bit.
 """
 
 import logging
-import math
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -20,14 +21,16 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gan_cli.data import TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, select_device
 from gan_cli.errors import GanError, StoppedBySignal
-from gan_cli.losses import build_loss
+from gan_cli.losses import Objective, build_objective
+from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
-from gan_cli.sampling import generate, image_grid, save_png, seeded_inputs
+from gan_cli.sampling import generate, grid_inputs, image_grid, save_png
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
+from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
 from gan_cli.training.signals import StopSignal
 
@@ -49,6 +52,7 @@ class TrainingState:
     latent_rng: torch.Generator  # draws the latents of training steps
     fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid shows these
     nan_guard: NanGuard  # applies each update unless it is non-finite (train.on_nan)
+    replay: ReplayBuffer | None = None  # past fakes shown to D again
     step: int = 0
 
     @property
@@ -71,6 +75,7 @@ class TrainingState:
             "data": self.data.state_dict(),
             "latent_rng": self.latent_rng.get_state(),
             "fixed_inputs": self.fixed_inputs,
+            "replay": self.replay.state_dict() if self.replay is not None else None,
             "skipped_steps": self.nan_guard.skipped_steps,
         }
 
@@ -88,14 +93,16 @@ class TrainingState:
         self.data.load_state_dict(state["data"])
         self.latent_rng.set_state(state["latent_rng"])
         self.fixed_inputs = state["fixed_inputs"]
+        if self.replay is not None and state["replay"] is not None:
+            self.replay.load_state_dict(state["replay"], self.data.images.device)
         self.nan_guard.skipped_steps = state.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
 
 
 def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> None:
     """Train as `cfg` says, writing everything into `run_dir`; continue from `checkpoint` if given.
 
-    `origin` (the config-group choices and command-line overrides) is stored in every checkpoint,
-    so that `resume` can rebuild the same config.
+    `origin` (the command-line overrides) is stored in every checkpoint, so that `resume` can
+    rebuild the same config.
     """
     device = select_device(cfg.device)
     seed_everything(cfg.seed)
@@ -106,10 +113,13 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     # Load dataset.
     data = build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed)
 
-    # Construct networks.
-    generator, discriminator = (net.to(device) for net in build_networks(cfg.model, data.shape))
-    loss = build_loss(cfg.loss)
+    # Construct networks and the objective.
+    objective = build_objective(cfg.loss, cfg.model)
+    generator, discriminator = (
+        net.to(device) for net in build_networks(cfg.model, data.shape, objective.penalizes_input_gradients)
+    )
     fp16 = cfg.train.precision == "fp16"
+    fixed_inputs, grid_columns = grid_inputs(generator, cfg.samples.n, cfg.seed + 2)
     state = TrainingState(
         generator=generator,
         discriminator=discriminator,
@@ -120,8 +130,9 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
-        fixed_inputs=seeded_inputs(generator, cfg.samples.n, cfg.seed + 2),
+        fixed_inputs=fixed_inputs,
         nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device),
+        replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
     )
     if checkpoint is not None:
         try:
@@ -144,7 +155,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         logging_redirect_tqdm(),
     ):
         while state.step < total_steps:
-            scalars = train_step(state, loss, cfg.train.d_steps, precision)
+            scalars = train_step(state, objective, cfg.train.d_steps, precision)
             state.step += 1
             done = state.step == total_steps
             write_grid = state.step % cfg.samples.every == 0 or done
@@ -153,7 +164,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             state.nan_guard.end_step(state.step, write_grid or write_checkpoint or state.step % cfg.log.every == 0)
             monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
             if write_grid:
-                _write_sample_grid(state, run_dir, monitor)
+                _write_sample_grid(state, run_dir, monitor, grid_columns)
             if write_checkpoint:
                 _write_checkpoints(state, run_dir, cfg, config_record, origin)
             if stop.requested:
@@ -165,52 +176,88 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")
 
 
-def train_step(state: TrainingState, loss, d_steps: int, precision) -> dict[str, torch.Tensor]:
+def train_step(state: TrainingState, objective: Objective, d_steps: int, precision) -> dict[str, torch.Tensor]:
     """k discriminator updates on fresh real and fake batches, then one generator update.
 
     Returns the step's scalars as 0-d tensors on the device (no host sync here).
     """
     for i in range(d_steps):
-        real, _ = state.data.next()  # (B, C, H, W) in [-1, 1]
-        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)  # z: (B, latent_dim)
+        real, labels = state.data.next()  # (B, C, H, W) in [-1, 1], (B,) or None
+        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)  # z (B, latent_dim), y, c
         # The last fake batch keeps its graph: the generator step below reuses it, saving a G pass.
         with torch.set_grad_enabled(i == d_steps - 1), precision():
             fake = state.generator(**inputs)
-        d_loss, real_logits, fake_logits = discriminator_step(state, loss, real, fake.detach(), precision)
-    g_loss = generator_step(state, loss, fake, precision)
+        d_fake, d_inputs = fake.detach(), inputs
+        if state.replay is not None:
+            d_fake, d_inputs = state.replay.mix(d_fake, inputs, state.latent_rng)
+        d_scalars = discriminator_step(state, objective, real, labels, d_fake, d_inputs, precision)
+    g_scalars = generator_step(state, objective, fake, inputs, precision)
     if state.generator_ema is not None:
         state.generator_ema.update_parameters(state.generator)
-    return {
-        "loss/D": d_loss,
-        "loss/G": g_loss,
-        "D(x)": torch.sigmoid(real_logits).mean(),
-        "D(G(z))": torch.sigmoid(fake_logits).mean(),  # on the fakes D was trained on, before its update
-    }
+    return {**d_scalars, **g_scalars}
 
 
-def discriminator_step(state: TrainingState, loss, real, fake, precision):
-    """One update of D on a real and a fake batch; returns its loss and logits (detached)."""
+def discriminator_step(state: TrainingState, objective: Objective, real, labels, fake, fake_inputs, precision):
+    """One update of D on a real batch (with its labels) and a fake batch (with the inputs that made it)."""
+    discriminator, loss = state.discriminator, objective.adversarial
     with precision():
-        real_logits = state.discriminator(real)  # (B,)
-        fake_logits = state.discriminator(fake)  # (B,)
-    d_loss = loss.d_loss(real_logits.float(), fake_logits.float())
-    state.opt_d.zero_grad(set_to_none=True)
-    state.scaler_d.scale(d_loss).backward()
-    state.nan_guard.apply_update("D", d_loss, state.opt_d, state.scaler_d, state.step + 1)
-    return d_loss.detach(), real_logits.detach(), fake_logits.detach()
+        real_out = discriminator(real, labels)
+        fake_out = discriminator(fake, fake_inputs.get("y"))
+        # Matching-aware D (Reed et al. 2016): real images under wrong labels count as fakes too.
+        mismatched = discriminator(real, wrong_labels(labels, state)).logits if objective.matching_aware else None
+    real_logits, fake_logits = real_out.logits.float(), fake_out.logits.float()  # (B,)
+    judged_fake = fake_logits if mismatched is None else torch.cat([fake_logits, mismatched.float()])
+    terms = {"loss/D": loss.d_loss(real_logits, judged_fake)}
+    # Regularizers on D's input gradients, computed in fp32 outside autocast.
+    if objective.gradient_penalty:
+        penalty = gradient_penalty(discriminator, real, fake, labels, state.latent_rng)
+        terms["loss/gradient_penalty"] = objective.gradient_penalty * penalty
+    if objective.r1:
+        terms["loss/r1"] = objective.r1 * r1_penalty(discriminator, real, labels)
+    if objective.info is not None:  # Q learns to read the codes back from the fakes
+        terms["loss/info_D"] = objective.info(fake_out.codes, fake_inputs["c"])
+    _update(state, "D", sum(terms.values()))
+    if objective.clip is not None:  # WGAN: clipped weights keep the critic (roughly) Lipschitz
+        with torch.no_grad():
+            for param in discriminator.parameters():
+                param.clamp_(-objective.clip, objective.clip)
+    scalars = {
+        **{name: value.detach() for name, value in terms.items()},
+        "D(x)": loss.score(real_logits).mean().detach(),
+        "D(G(z))": loss.score(fake_logits).mean().detach(),  # on the fakes D trained on, before its update
+    }
+    if loss.critic:  # E[D(x)] - E[D(G(z))]: the critic's estimate of the Wasserstein distance
+        scalars["critic/wasserstein_estimate"] = (real_logits.mean() - fake_logits.mean()).detach()
+    return scalars
 
 
-def generator_step(state: TrainingState, loss, fake, precision) -> torch.Tensor:
+def generator_step(state: TrainingState, objective: Objective, fake, inputs, precision) -> dict[str, torch.Tensor]:
     """One update of G through D's judgement of `fake` (which carries G's graph)."""
     state.discriminator.requires_grad_(False)  # only G's gradients are needed: skip D's weight grads
     with precision():
-        fake_logits = state.discriminator(fake)
-    g_loss = loss.g_loss(fake_logits.float())
-    state.opt_g.zero_grad(set_to_none=True)
-    state.scaler_g.scale(g_loss).backward()
-    state.nan_guard.apply_update("G", g_loss, state.opt_g, state.scaler_g, state.step + 1)
+        out = state.discriminator(fake, inputs.get("y"))
+    terms = {"loss/G": objective.adversarial.g_loss(out.logits.float())}
+    if objective.info is not None:  # G learns to make its codes readable: the InfoGAN term
+        terms["loss/info_G"] = objective.info(out.codes, inputs["c"])
+    _update(state, "G", sum(terms.values()))
     state.discriminator.requires_grad_(True)
-    return g_loss.detach()
+    return {name: value.detach() for name, value in terms.items()}
+
+
+def _update(state: TrainingState, network: str, loss: torch.Tensor) -> None:
+    """One optimizer step of `network` ("D" or "G") on `loss` (loss scaling is a no-op unless training
+    in fp16); the NaN guard applies it unless the loss or the gradients are non-finite (train.on_nan)."""
+    optimizer, scaler = (state.opt_d, state.scaler_d) if network == "D" else (state.opt_g, state.scaler_g)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    state.nan_guard.apply_update(network, loss, optimizer, scaler, state.step + 1)
+
+
+def wrong_labels(labels: torch.Tensor, state: TrainingState) -> torch.Tensor:
+    """Each label shifted to a different class, uniformly among the others."""
+    classes = state.discriminator.num_classes
+    shift = torch.randint(1, classes, labels.shape, generator=state.latent_rng, device=labels.device)
+    return (labels + shift) % classes
 
 
 def planned_steps(train_cfg: DictConfig, num_images: int) -> int:
@@ -221,9 +268,9 @@ def planned_steps(train_cfg: DictConfig, num_images: int) -> int:
     return max(1, round(train_cfg.epochs * batches_per_epoch / train_cfg.d_steps))
 
 
-def _write_sample_grid(state: TrainingState, run_dir: Path, monitor: TrainingMonitor) -> None:
+def _write_sample_grid(state: TrainingState, run_dir: Path, monitor: TrainingMonitor, columns: int) -> None:
     images = generate(state.sampler, state.fixed_inputs)  # (n, C, H, W) in [-1, 1]
-    grid = image_grid(images, nrow=math.ceil(math.sqrt(len(images))))
+    grid = image_grid(images, nrow=columns)
     save_png(grid, run_dir / "samples" / f"step_{state.step:07d}.png")
     monitor.add_image("samples", grid, state.step)
 

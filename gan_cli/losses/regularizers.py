@@ -1,0 +1,31 @@
+"""Terms on D's input gradients, added to D's loss by the training loop.
+
+Both are defined per sample, so the discriminator must not mix samples (no batch norm).
+"""
+
+import torch
+from torch import nn
+
+
+def _input_gradients(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """d(sum of D's logits)/dx, kept in the graph so the penalty itself can be backpropagated."""
+    x = x.detach().requires_grad_(True)
+    logits = discriminator(x, y).logits.float()
+    (gradients,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return gradients.float().flatten(1)  # (B, C*H*W)
+
+
+def gradient_penalty(
+    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator=None
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] at random points x_hat on the
+    lines between real and fake samples (the penalty's weight, lambda, is applied by the caller)."""
+    eps = torch.rand(len(real), *[1] * (real.dim() - 1), generator=generator, device=real.device)  # (B, 1, 1, 1)
+    between = eps * real.detach() + (1 - eps) * fake.detach()
+    norms = _input_gradients(discriminator, between, labels).norm(dim=1)
+    return ((norms - 1) ** 2).mean()
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): 0.5 * E[||grad D(x)||^2] on real data (times gamma by the caller)."""
+    return 0.5 * _input_gradients(discriminator, real, labels).pow(2).sum(dim=1).mean()
