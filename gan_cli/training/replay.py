@@ -43,8 +43,10 @@ class ReplayBuffer:
             slots = torch.arange(self.size, self.size + count, device=fake.device)
             fake, inputs = fake[:count], {name: value[:count] for name, value in inputs.items()}
             self.size += count
-        else:
-            slots = torch.randint(self.capacity, (len(fake),), generator=generator, device=fake.device)
+        else:  # distinct random slots: were a slot drawn twice, which fake lands in it would be up to the kernel
+            count = min(len(fake), self.capacity)
+            slots = torch.randperm(self.capacity, generator=generator, device=fake.device)[:count]
+            fake, inputs = fake[:count], {name: value[:count] for name, value in inputs.items()}
         self.fakes[slots] = fake
         for name, value in inputs.items():
             self.inputs[name][slots] = value
