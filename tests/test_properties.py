@@ -73,6 +73,8 @@ KEYS = [
     "train.on_nan", "train.max_skipped_steps", "optimizer.lr", "optimizer.generator.lr", "optimizer.generator.betas",
     "model.latent_dim", "model.g_width", "dataset.image_size", "dataset.channels", "log.every", "samples.every",
     "checkpoint.every", "seed", "device", "model", "dataset", "loss", "optimizer", "train", "no.such.key",
+    "loss.clip", "loss.gradient_penalty", "loss.label_smoothing", "model.codes.categorical", "model.conditional",
+    "model.arch", "train.replay_size", "train.replay_fraction", "experiment",
 ]
 VALUES = (
     st.integers(-(2**40), 2**40).map(str)

@@ -99,8 +99,10 @@ def test_gan_sample_builds_only_registry_models_whatever_target_the_file_names(t
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "refusing the checkpoint: its model config sets model._target_, which gan_cli never writes" in result.stderr
     assert not marker.exists() and not (tmp_path / "grid.png").exists()
-    with pytest.raises(GanError, match="is not a known architecture"):  # a name outside the registry
-        generator_from_checkpoint({**load_checkpoint(tiny_run), "config": {"model": {"name": "os.system"}}})
+    checkpoint = load_checkpoint(tiny_run)
+    checkpoint["config"]["model"]["arch"] = "os.system"  # a name outside the registry
+    with pytest.raises(GanError, match="model.arch='os.system' is not a known architecture"):
+        generator_from_checkpoint(checkpoint)
 
 
 def test_resume_refuses_an_optimizer_target_in_the_stored_config(tiny_run, tmp_path):
