@@ -153,6 +153,8 @@ class TrainLoopConfig:
     precision: str = MISSING
     replay_size: int = MISSING
     replay_fraction: float = MISSING
+    on_nan: str = MISSING
+    max_skipped_steps: int = MISSING
 
 
 @dataclass

@@ -1,38 +1,106 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
 
+A write goes to a temporary file beside its target, named `.<target name>.<random>.partial`, and is
+renamed over the target once complete. A process killed mid-write (SIGKILL, power loss) leaves that
+partial file behind and the target untouched; `remove_interrupted_writes` clears such leftovers when a
+run starts or resumes.
+
+Test hook: the environment variable GAN_CLI_SLOW_WRITES=<seconds> makes every atomic write pause that
+long between writing its partial file and renaming it, so that a fault-injection test can kill the
+process inside the write (see tests/test_faults.py). Unset, it costs nothing.
+"""
+
+import errno
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from gan_cli.errors import GanError
+
+PARTIAL_SUFFIX = ".partial"
+SLOW_WRITES_VARIABLE = "GAN_CLI_SLOW_WRITES"
+
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, flush it to disk, then rename it over `path`.
+    """Call `write(f)` on a partial file beside `path`, flush it to disk, then rename it over `path`.
 
-    A crash or a full disk at any moment leaves the previous `path` intact (and at worst a stray
-    temporary file, which is removed when the failure is a Python exception).
+    A crash at any moment leaves the previous `path` intact. A failed write (a full disk, a folder
+    that is not writable) removes the partial file and raises GanError saying what happened.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        _pause_if_asked()
         os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise GanError(f"could not write {path}: {_describe(err)}; any previous version of it is intact") from err
         raise
     _fsync_directory(path.parent)
 
 
+def remove_interrupted_writes(folder: Path) -> list[Path]:
+    """Delete the partial files that killed writes left anywhere under `folder`; returns them.
+
+    Only call it when no other process writes into `folder`.
+    """
+    leftovers = sorted(folder.rglob(f".*{PARTIAL_SUFFIX}")) if folder.is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise GanError unless `folder` exists as a writable folder or can be created as one.
+
+    Probes with a nameless temporary file in the nearest existing ancestor, so nothing is left
+    behind; unlike os.access this also holds for root on a read-only file system.
+    """
+    existing = folder.absolute()
+    try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise GanError(f"cannot create {what} {folder}: {existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise GanError(f"cannot write {what} {folder}: {existing} is not writable ({_describe(err)})") from err
+
+
+def _describe(err: OSError) -> str:
+    """'No space left on device (ENOSPC)': the reason, and the code a user can search for."""
+    reason = err.strerror or str(err)
+    return f"{reason} ({errno.errorcode[err.errno]})" if err.errno in errno.errorcode else reason
+
+
+def _pause_if_asked() -> None:
+    seconds = os.environ.get(SLOW_WRITES_VARIABLE)
+    if seconds:
+        try:
+            time.sleep(float(seconds))
+        except ValueError:
+            raise GanError(f"{SLOW_WRITES_VARIABLE}={seconds!r} must be a number of seconds") from None
+
+
 def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    """Make the rename itself durable (POSIX); best effort: some systems cannot sync a directory."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)

@@ -2,7 +2,10 @@
 work together. Every problem is reported at once, each naming its key and what to use instead.
 """
 
+import math
+
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
@@ -12,7 +15,7 @@ from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
 
-# Keys that must be > 0 where present (a null optional key is fine).
+# Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
     "train.batch_size",
     "train.steps",
@@ -24,6 +27,7 @@ POSITIVE_KEYS = (
     "checkpoint.every",
     "checkpoint.keep_every",
     "eval.every",
+    "optimizer.lr",
     "optimizer.generator.lr",
     "optimizer.discriminator.lr",
     "model.latent_dim",
@@ -36,6 +40,7 @@ POSITIVE_KEYS = (
 )
 NON_NEGATIVE_KEYS = (
     "train.replay_size",
+    "train.max_skipped_steps",
     "loss.gradient_penalty",
     "loss.r1",
     "model.codes.continuous",
@@ -56,6 +61,7 @@ FAMILIES = ("gan", "dcgan", "cgan", "infogan")
 
 def check_train_config(cfg: DictConfig) -> None:
     """Raise GanError naming every key of a gan-train config whose value cannot work."""
+    _check_resolvable(cfg)
     problems = _value_problems(cfg) + _name_problems(cfg) + _combination_problems(cfg)
     problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
@@ -66,18 +72,39 @@ def _get(cfg: DictConfig, key: str):
     return OmegaConf.select(cfg, key, default=None)
 
 
+def _check_resolvable(cfg: DictConfig) -> None:
+    """Every interpolation (`${...}`) outside Hydra's own settings must resolve to a value of its key's type."""
+    for key in cfg:
+        if key != "hydra":
+            try:
+                value = cfg[key]  # resolves an interpolation at the top level
+                if OmegaConf.is_config(value):
+                    OmegaConf.to_container(value, resolve=True)
+            except OmegaConfBaseException as err:
+                raise GanError(f"invalid config: {err.full_key}: {str(err).splitlines()[0]}") from None
+
+
+def _number(cfg: DictConfig, key: str, problems: list[str]) -> int | float | None:
+    """The value at `key` if it is a number, None if absent or null (a problem is noted if it is something else)."""
+    value = _get(cfg, key)
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    problems.append(f"{key}={value} must be a number")
+    return None
+
+
 def _value_problems(cfg: DictConfig) -> list[str]:
     problems = []
     for key in POSITIVE_KEYS:
-        value = _get(cfg, key)
-        if value is not None and value <= 0:
-            problems.append(f"{key}={value} must be positive")
+        value = _number(cfg, key, problems)
+        if value is not None and not 0 < value < math.inf:
+            problems.append(f"{key}={value} must be positive" + ("" if math.isfinite(value) else " and finite"))
     for key in NON_NEGATIVE_KEYS:
-        value = _get(cfg, key)
-        if value is not None and value < 0:
-            problems.append(f"{key}={value} must not be negative")
+        value = _number(cfg, key, problems)
+        if value is not None and not 0 <= value < math.inf:
+            problems.append(f"{key}={value} must not be negative" + ("" if math.isfinite(value) else " or infinite"))
     for key, closed in UNIT_INTERVAL_KEYS.items():
-        value = _get(cfg, key)
+        value = _number(cfg, key, problems)
         if value is not None and not (0 <= value <= 1 if closed else 0 <= value < 1):
             problems.append(f"{key}={value} must be in [0, 1{']' if closed else ')'}")
     pieces = _get(cfg, "model.maxout_pieces")
@@ -92,6 +119,7 @@ def _value_problems(cfg: DictConfig) -> list[str]:
 def _name_problems(cfg: DictConfig) -> list[str]:
     known = {
         "train.precision": PRECISIONS,
+        "train.on_nan": ("stop", "skip"),
         "model.name": FAMILIES,
         "model.arch": tuple(ARCHITECTURES),
         "model.init": tuple(INIT_SCHEMES),
@@ -133,9 +161,26 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
         problems.append("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
                         "norm mixes samples; set model.d_norm=layer, none or auto")
     image_size = _get(cfg, "dataset.image_size")
-    if model.arch == "dcgan" and image_size is not None and image_size > 0:
+    if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
         try:
             resolution_stages(image_size)
         except GanError as err:
             problems.append(f"dataset.image_size={image_size}: {err}")
     return problems
+
+
+def instantiation_targets(tree, prefix: str = "") -> list[str]:
+    """Dotted keys of every `_target_` inside a config tree (dicts, lists or their OmegaConf forms).
+
+    A `_target_` names a Python callable that Hydra would call: configs that come from a file must
+    not smuggle one in where gan_cli does not expect it.
+    """
+    if OmegaConf.is_config(tree):
+        tree = OmegaConf.to_container(tree, resolve=False)
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    found = []
+    for key, value in items:
+        if key == "_target_":
+            found.append(f"{prefix}{key}")
+        found += instantiation_targets(value, f"{prefix}{key}.")
+    return found

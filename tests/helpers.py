@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -10,7 +12,9 @@ from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli.run_dir import register_resolvers
+from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
+from gan_cli.training.resume import resumed_config
 
 register_resolvers()
 
@@ -26,6 +30,10 @@ TINY = [
     "checkpoint.every=3",
     "log.progress_bar=false",
 ]
+
+
+# The same kind of run for gan-train subprocesses: 20 steps on synthetic data (debug=smoke), narrow networks.
+FAST = ["debug=smoke", "model.g_width=8", "model.d_width=8", "log.progress_bar=false"]
 
 
 def compose_train(overrides: list[str] = (), config_name: str = "train") -> DictConfig:
@@ -53,17 +61,88 @@ def train_tiny(
     return training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
 
 
+def resume_tiny(run_dir: Path, new_overrides: list[str] = ()) -> None:
+    """Resume the run in run_dir in-process, as `gan-train resume=<run_dir> <new_overrides>` does."""
+    checkpoint = load_checkpoint(run_dir)
+    with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
+        cfg, overrides = resumed_config(checkpoint, list(new_overrides))
+        training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
+
+
 def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
     """Run a console script (gan-train, gan-sample) as a user would; returns the CompletedProcess."""
-    executable = Path(sys.executable).with_name(command)
-    return subprocess.run(
-        [str(executable), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return run_clis([(command, *args)], cwd=cwd, timeout=timeout, env=env)[0]
+
+
+def run_clis(commands: list[tuple[str, ...]], cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run several console scripts side by side (their start-up dominates short tests); returns
+    their CompletedProcesses in order."""
+    processes = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name(command)), *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        for command, *args in commands
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return results
+
+
+class TrainProcess:
+    """A gan-train subprocess for tests that interrupt it: its output lines are collected as they come."""
+
+    def __init__(self, *args: str, cwd: Path, env: dict | None = None):
+        executable = Path(sys.executable).with_name("gan-train")
+        self.process = subprocess.Popen(
+            [str(executable), *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=lambda pipe=pipe, lines=lines: lines.extend(pipe), daemon=True)
+            for pipe, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def wait_until(self, condition, what: str, timeout: float = 180) -> None:
+        """Poll `condition()` until it holds; fail if the process ends first or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                raise AssertionError(f"gan-train ended (status {self.process.returncode}) before {what}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
+            time.sleep(0.002)
+
+    def wait_for_line(self, prefix: str) -> None:
+        self.wait_until(lambda: any(line.startswith(prefix) for line in list(self.stdout)), f"a line {prefix!r}")
+
+    def wait_for_file(self, folder: Path, pattern: str) -> Path:
+        self.wait_until(lambda: any(folder.glob(pattern)), f"a file {folder / pattern}")
+        return next(folder.glob(pattern))
+
+    def finish(self, timeout: float = 300) -> int:
+        """Wait for the process to end; returns its exit status, with all its output collected."""
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return self.process.returncode
+
+    def output(self) -> str:
+        return "".join(self.stdout) + "".join(self.stderr)
 
 
 def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.cli import user_errors
 from gan_cli.errors import GanError
+from gan_cli.files import check_writable
 from gan_cli.training.checkpoint import checkpoint_path
 from gan_cli.validation import check_train_config
 
@@ -40,24 +41,38 @@ def register_resolvers() -> None:
 class RunGuard(Callback):
     """Refuses a gan-train command before its run directory is created or written.
 
-    Checks the config's values, that `resume` points at a checkpoint, and that a new run does not
-    reuse a folder that already holds checkpoints (continuing one requires `resume`).
+    Checks the config's values, that `resume` points at a checkpoint, that the run directory (or a
+    sweep's folder) can be written, and that a new run or sweep does not reuse a folder that already
+    holds a run's checkpoints (continuing one requires `resume`).
     """
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         with user_errors("gan-train"):
             check_train_config(config)
+            run_dir = Path(config.hydra.run.dir)
             if config.resume is not None:
                 checkpoint_path(config.resume)
-                return
-            run_dir = Path(config.hydra.run.dir)
-            if any((run_dir / "checkpoints").glob("*.pt")):
-                raise GanError(
-                    f"{run_dir} already holds a run's checkpoints; continue that run with resume={run_dir}, "
-                    "or choose another hydra.run.dir"
-                )
+            else:
+                _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
+            check_writable(run_dir, "the run directory")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        with user_errors("gan-train"):
+            sweep_dir = Path(config.hydra.sweep.dir)
+            _refuse_existing_checkpoints(sweep_dir, "**/checkpoints/*.pt", "hydra.sweep.dir")
+            check_writable(sweep_dir, "the sweep folder")
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         """Each job of a multirun has its own overrides: check its values too."""
         with user_errors("gan-train"):
             check_train_config(config)
+
+
+def _refuse_existing_checkpoints(folder: Path, pattern: str, key: str) -> None:
+    found = sorted(folder.glob(pattern))
+    if found:
+        run_dir = found[0].parent.parent
+        raise GanError(
+            f"{folder} already holds a run's checkpoints; continue that run with resume={run_dir}, or choose "
+            f"another {key}"
+        )

@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
-from gan_cli.cli import user_errors
+from gan_cli.cli import console_script, user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
 from gan_cli.sampling import write_requested_samples
@@ -15,6 +15,7 @@ from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoi
 log = logging.getLogger("gan_cli.sample")
 
 
+@console_script("gan-sample")
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="sample")
 def main(cfg: DictConfig) -> None:
     with user_errors("gan-sample"):

@@ -5,6 +5,8 @@ big-endian uint32 per dimension, then the data. Every check raises GanError nami
 """
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +28,16 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> torch.Tensor:
     if ndim == 0 or len(raw) < header_size:
         raise GanError(f"{name}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
+    expected = header_size + math.prod(shape)  # Python ints: no overflow, whatever the header claims
     if len(raw) != expected:
         raise GanError(
             f"{name}: the header promises shape {shape} ({expected} bytes) but the file has {len(raw)} "
             "bytes; it is truncated or corrupt, replace it with a fresh copy"
         )
-    data = np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+    try:
+        data = np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+    except ValueError as err:  # an empty array whose other dimensions are too large to represent
+        raise GanError(f"{name}: the header's shape {shape} cannot be represented ({err})") from err
     return torch.from_numpy(data.copy())
 
 
@@ -42,6 +47,6 @@ def read_idx(path: Path) -> torch.Tensor:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged .gz stream
         raise GanError(f"cannot read {path}: {err}") from err
     return parse_idx(raw, str(path))

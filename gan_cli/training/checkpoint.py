@@ -18,9 +18,12 @@ from gan_cli.data.source import ImageShape
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.models import build_generator
+from gan_cli.validation import instantiation_targets
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "config", "image_shape", "step", "generator")
+NETWORKS = ("generator", "discriminator", "generator_ema")
+ZIP_SIGNATURE = b"PK\x03\x04"  # torch.save writes a zip archive, which starts with these bytes
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -29,7 +32,10 @@ def checkpoint_path(path: str | Path) -> Path:
     if path.is_dir():
         last = path / "checkpoints" / "last.pt"
         if not last.is_file():
-            raise GanError(f"{path} is a folder without checkpoints/last.pt; give a run directory or a .pt file")
+            raise GanError(
+                f"{path} holds no complete checkpoint (checkpoints/last.pt): it is not a run directory, or its "
+                "run stopped before writing the first one; give a run directory or a .pt file"
+            )
         return last
     if not path.is_file():
         raise GanError(f"checkpoint not found: {path} does not exist")
@@ -37,18 +43,25 @@ def checkpoint_path(path: str | Path) -> Path:
 
 
 def save_checkpoint(checkpoint: dict, path: Path) -> None:
-    """Write `checkpoint` to `path` atomically (the previous file survives any failure)."""
-    try:
-        atomic_write(path, lambda f: torch.save(checkpoint, f))
-    except OSError as err:
-        raise GanError(f"could not write checkpoint {path}: {err.strerror or err}; the previous one is intact") from err
+    """Write `checkpoint` to `path` atomically: the previous file survives any failure.
+
+    A checkpoint whose networks hold NaN or inf is never written: resuming from it could only fail.
+    """
+    for network in NETWORKS:
+        weights = checkpoint.get(network) or {}
+        broken = [name for name, value in weights.items() if value.is_floating_point() and not value.isfinite().all()]
+        if broken:
+            raise GanError(
+                f"not writing {path}: the {network}'s {', '.join(broken)} hold NaN or inf at step "
+                f"{checkpoint['step']}; the previous checkpoint is kept. Lower the learning rate and resume from it"
+            )
+    atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read and check a checkpoint. Every kind of bad file gets its own message."""
     path = checkpoint_path(path)
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no directory
-        raise GanError(f"{path} is truncated or not a checkpoint file (it is not a complete PyTorch archive)")
+    _check_archive(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -57,11 +70,16 @@ def load_checkpoint(path: str | Path) -> dict:
             "from a file: it is not a gan_cli checkpoint, or it was altered"
         ) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        raise GanError(f"{path} is truncated or not a checkpoint file ({str(err).splitlines()[0]})") from err
-    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise GanError(f"{path} is a damaged PyTorch archive ({str(err).splitlines()[0]}); use an intact copy") from err
+    if (
+        not isinstance(checkpoint, dict)
+        or any(key not in checkpoint for key in REQUIRED_KEYS)
+        or not isinstance(checkpoint["format_version"], int)
+        or not isinstance(checkpoint["config"], dict)
+    ):
         raise GanError(f"{path} is a PyTorch file but not a gan_cli checkpoint (keys {REQUIRED_KEYS} expected)")
     version = checkpoint["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         raise GanError(
             f"{path} has checkpoint format version {version}, newer than this gan_cli understands "
             f"({FORMAT_VERSION}); upgrade gan_cli"
@@ -69,18 +87,49 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+def _check_archive(path: Path) -> None:
+    """torch.save writes a zip archive: check that the file is one, complete and with intact contents."""
+    try:
+        with path.open("rb") as f:
+            if f.read(len(ZIP_SIGNATURE)) != ZIP_SIGNATURE:
+                raise GanError(f"{path} is not a checkpoint file: it is not a PyTorch archive (what torch.save writes)")
+        if not zipfile.is_zipfile(path):  # an archive's directory is at its end: a cut-off file has none
+            raise GanError(
+                f"{path} is truncated: it starts like a checkpoint but its end is missing ({path.stat().st_size} "
+                "bytes); the write or the copy was cut off, use a complete copy"
+            )
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # torch.load does not verify the checksums: a flipped bit would load
+    except OSError as err:
+        raise GanError(f"cannot read {path}: {err.strerror or err}") from err
+    except zipfile.BadZipFile as err:
+        damaged = str(err)
+    if damaged:
+        raise GanError(f"{path} is a damaged PyTorch archive ({damaged} fails its check); use an intact copy")
+
+
 def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Module:
     """The generator a checkpoint describes, with its EMA weights when asked and present, in eval mode.
 
     Only the checkpoint is needed: the stored config names an architecture of the model registry and
-    the stored image shape sizes it.
+    the stored image shape sizes it. The file is untrusted input: a model config that names a Python
+    callable (`_target_`) is refused, and nothing but the registry's classes is ever built.
     """
     try:
         model_cfg = OmegaConf.create(checkpoint["config"]["model"])
         shape = ImageShape(**checkpoint["image_shape"])
     except (KeyError, TypeError, ValueError) as err:
         raise GanError(f"the checkpoint's config or image shape is malformed ({err})") from err
-    generator = build_generator(model_cfg, shape)
+    targets = instantiation_targets(model_cfg, "model.")
+    if targets:
+        raise GanError(
+            f"refusing the checkpoint: its model config sets {', '.join(targets)}, which gan_cli never writes; "
+            "networks are built only from the model registry (model.name), never from a callable named in a file"
+        )
+    try:
+        generator = build_generator(model_cfg, shape)
+    except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as err:
+        raise GanError(f"the checkpoint's model config and image shape describe no buildable model ({err})") from err
     weights = checkpoint["generator"]
     if use_ema and checkpoint.get("generator_ema") is not None:
         weights = checkpoint["generator_ema"]

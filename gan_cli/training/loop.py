@@ -20,7 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli.data import TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, select_device
-from gan_cli.errors import StoppedBySignal
+from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
@@ -29,6 +29,7 @@ from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.monitor import TrainingMonitor
+from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
@@ -51,6 +52,7 @@ class TrainingState:
     data: TensorBatchSource
     latent_rng: torch.Generator  # draws the latents of training steps
     fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid shows these
+    nan_guard: NanGuard  # applies each update unless it is non-finite (train.on_nan)
     replay: ReplayBuffer | None = None  # past fakes shown to D again
     step: int = 0
 
@@ -75,6 +77,7 @@ class TrainingState:
             "latent_rng": self.latent_rng.get_state(),
             "fixed_inputs": self.fixed_inputs,
             "replay": self.replay.state_dict() if self.replay is not None else None,
+            "skipped_steps": self.nan_guard.skipped_steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -93,6 +96,7 @@ class TrainingState:
         self.fixed_inputs = state["fixed_inputs"]
         if self.replay is not None and state["replay"] is not None:
             self.replay.load_state_dict(state["replay"], self.data.images.device)
+        self.nan_guard.skipped_steps = state.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
 
 
 def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> float | None:
@@ -129,11 +133,15 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
         fixed_inputs=fixed_inputs,
+        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device),
         replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
     )
     if checkpoint is not None:
-        state.load_state_dict(checkpoint)
-        set_rng_state(checkpoint["rng"])
+        try:
+            state.load_state_dict(checkpoint)
+            set_rng_state(checkpoint["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:  # an altered or foreign file
+            raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
         _apply_learning_rates(cfg, state)  # a resumed run may change them
     total_steps = planned_steps(cfg.train, len(data))
     _log_plan(cfg, state, total_steps, device)
@@ -153,16 +161,21 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             scalars = train_step(state, objective, cfg.train.d_steps, precision)
             state.step += 1
             done = state.step == total_steps
-            monitor.record(state.step, scalars, _learning_rates(state))
-            if state.step % cfg.samples.every == 0 or done:
+            write_grid = state.step % cfg.samples.every == 0 or done
+            evaluate = evaluation.due(state.step, done)
+            stopping = stop.requested  # read once: a signal arriving later is acted on after the next step
+            write_checkpoint = state.step % cfg.checkpoint.every == 0 or done or stopping
+            # NaN guard: stops here, before anything of a non-finite step is logged, evaluated or written.
+            looked_at = write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0
+            state.nan_guard.end_step(state.step, looked_at)
+            monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
+            if write_grid:
                 _write_sample_grid(state, run_dir, monitor, grid_columns)
-            if evaluation.due(state.step, done):
-                improved = evaluation.run(state.sampler, state.step, monitor)
-                if improved:
-                    save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
-            if state.step % cfg.checkpoint.every == 0 or done or stop.requested:
+            if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
+                save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
+            if write_checkpoint:
                 _write_checkpoints(_checkpoint(state, config_record, origin, evaluation), run_dir, cfg)
-            if stop.requested:
+            if stopping:
                 raise StoppedBySignal(
                     f"stopped by {stop.requested} at step {state.step}/{total_steps}; checkpoint written to "
                     f"{run_dir / 'checkpoints' / 'last.pt'}. Continue with: gan-train resume={run_dir}",
@@ -212,7 +225,7 @@ def discriminator_step(state: TrainingState, objective: Objective, real, labels,
         terms["loss/r1"] = objective.r1 * r1_penalty(discriminator, real, labels)
     if objective.info is not None:  # Q learns to read the codes back from the fakes
         terms["loss/info_D"] = objective.info(fake_out.codes, fake_inputs["c"])
-    _update(state.opt_d, state.scaler_d, sum(terms.values()))
+    _update(state, "D", sum(terms.values()))
     if objective.clip is not None:  # WGAN: clipped weights keep the critic (roughly) Lipschitz
         with torch.no_grad():
             for param in discriminator.parameters():
@@ -235,17 +248,18 @@ def generator_step(state: TrainingState, objective: Objective, fake, inputs, pre
     terms = {"loss/G": objective.adversarial.g_loss(out.logits.float())}
     if objective.info is not None:  # G learns to make its codes readable: the InfoGAN term
         terms["loss/info_G"] = objective.info(out.codes, inputs["c"])
-    _update(state.opt_g, state.scaler_g, sum(terms.values()))
+    _update(state, "G", sum(terms.values()))
     state.discriminator.requires_grad_(True)
     return {name: value.detach() for name, value in terms.items()}
 
 
-def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor) -> None:
-    """One optimizer step on `loss` (loss scaling is a no-op unless training in fp16)."""
+def _update(state: TrainingState, network: str, loss: torch.Tensor) -> None:
+    """One optimizer step of `network` ("D" or "G") on `loss` (loss scaling is a no-op unless training
+    in fp16); the NaN guard applies it unless the loss or the gradients are non-finite (train.on_nan)."""
+    optimizer, scaler = (state.opt_d, state.scaler_d) if network == "D" else (state.opt_g, state.scaler_g)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    state.nan_guard.apply_update(network, loss, optimizer, scaler, state.step + 1)
 
 
 def wrong_labels(labels: torch.Tensor, state: TrainingState) -> torch.Tensor:

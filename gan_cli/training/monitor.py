@@ -22,9 +22,10 @@ class TrainingMonitor:
     def __init__(
         self, run_dir: Path, start_step: int, total_steps: int, images_per_step: int, log_every: int, progress_bar: bool
     ):
-        # purge_step hides events a killed run logged after its last checkpoint, so a resumed
-        # run's curves continue without duplicates.
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        # purge_step hides events a killed run logged after its last checkpoint (this run logs from
+        # start_step + 1 on), so a resumed run's curves continue without gap or duplicate; for a new
+        # run it hides the events of an attempt killed in the same folder before its first checkpoint.
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1)
         self.bar = tqdm(
             total=total_steps,
             initial=start_step,

@@ -4,12 +4,19 @@ Hydra composes `train` with the original overrides followed by the new ones (lat
 interpolations such as `optimizer.generator.lr: ${..lr}` follow a changed `optimizer.lr`. The result
 is compared with the stored resolved config: keys that would change the model, the data or the
 loss are refused with the list of differences; the keys below may change and are logged.
+
+The stored overrides come from a file, which may have been altered: they must be a list of strings,
+and none may touch Hydra's own settings (`hydra.*`, `hydra/...`), which a gan-train command line
+never stores. What they compose is checked like any command line, and optimizers are built only from
+torch.optim (gan_cli.training.optim).
 """
 
 import logging
 
 from hydra import compose
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.errors import GanError
 
@@ -19,6 +26,8 @@ MUTABLE_ON_RESUME = (
     "train.steps",
     "train.epochs",
     "train.precision",
+    "train.on_nan",
+    "train.max_skipped_steps",
     "log",
     "samples.every",
     "checkpoint",
@@ -35,9 +44,13 @@ MUTABLE_ON_RESUME = (
 
 def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConfig, list[str]]:
     """(config to continue with, its full override list). Call inside a Hydra app (gan-train)."""
-    overrides = [o for o in checkpoint["origin"]["overrides"] + new_overrides if not o.startswith("resume=")]
-    cfg = compose(config_name="train", overrides=overrides)
-    changes = _differences(checkpoint["config"], OmegaConf.to_container(cfg, resolve=True))
+    overrides = [o for o in _stored_overrides(checkpoint) + new_overrides if not o.startswith("resume=")]
+    try:
+        cfg = compose(config_name="train", overrides=overrides)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise GanError(f"the run's command line and this one do not compose ({' '.join(str(err).split())})") from err
+    changes = _differences(checkpoint["config"], resolved)
     refused = [change for key, change in changes.items() if not _mutable(key)]
     if refused:
         raise GanError(
@@ -47,6 +60,20 @@ def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConf
     for change in changes.values():
         log.info(f"Resume changes {change}")
     return cfg, overrides
+
+
+def _stored_overrides(checkpoint: dict) -> list[str]:
+    origin = checkpoint.get("origin")
+    overrides = origin.get("overrides") if isinstance(origin, dict) else None
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise GanError("the checkpoint holds no command line to resume from (origin.overrides); it cannot be resumed")
+    foreign = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+    if foreign:
+        raise GanError(
+            f"refusing to resume: the checkpoint's stored command line holds {', '.join(foreign)}, which gan-train "
+            "never stores (the file was altered)"
+        )
+    return overrides
 
 
 def _mutable(key: str) -> bool:
