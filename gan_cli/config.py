@@ -15,11 +15,41 @@ from omegaconf import MISSING
 
 
 @dataclass
-class MNISTConfig:
+class StandardDatasetConfig:
+    """A benchmark read from dataset.root in torchvision's layout: MNIST, Fashion-MNIST, CIFAR-10."""
+
     name: str = MISSING
     root: str = MISSING
     split: str = MISSING
     download: bool = MISSING
+
+
+@dataclass
+class StackedMNISTConfig(StandardDatasetConfig):
+    num_samples: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class ImageFilesConfig:
+    """What datasets of image files share: decoding, and where the decoded images live."""
+
+    image_size: int = MISSING
+    crop: Optional[int] = MISSING
+    workers: int = MISSING
+    memory_budget_mb: float = MISSING
+
+
+@dataclass
+class CelebAConfig(StandardDatasetConfig, ImageFilesConfig):
+    attribute: Optional[str] = MISSING
+
+
+@dataclass
+class ImageFolderConfig(ImageFilesConfig):
+    name: str = MISSING
+    path: Optional[str] = MISSING
+    channels: int = MISSING
 
 
 @dataclass
@@ -30,6 +60,33 @@ class FakeDatasetConfig:
     image_size: int = MISSING
     num_classes: int = MISSING
     seed: int = MISSING
+
+
+@dataclass
+class ToyDatasetConfig:
+    name: str = MISSING
+    num_samples: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class Gaussians1DConfig(ToyDatasetConfig):
+    means: List[float] = MISSING
+    stds: List[float] = MISSING
+
+
+@dataclass
+class Ring2DConfig(ToyDatasetConfig):
+    modes: int = MISSING
+    radius: float = MISSING
+    std: float = MISSING
+
+
+@dataclass
+class Grid2DConfig(ToyDatasetConfig):
+    grid_size: int = MISSING
+    extent: float = MISSING
+    std: float = MISSING
 
 
 # --- model group: `name` is the family, `arch` the body; the optional features default to off -------
@@ -245,8 +302,15 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
     cs.store(name="eval_schema", node=EvalConfig)
-    cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        cs.store(group="schema/dataset", name=name, node=StandardDatasetConfig)
+    cs.store(group="schema/dataset", name="stacked_mnist", node=StackedMNISTConfig)
+    cs.store(group="schema/dataset", name="celeba", node=CelebAConfig)
+    cs.store(group="schema/dataset", name="image_folder", node=ImageFolderConfig)
     cs.store(group="schema/dataset", name="fake", node=FakeDatasetConfig)
+    cs.store(group="schema/dataset", name="gaussians_1d", node=Gaussians1DConfig)
+    cs.store(group="schema/dataset", name="ring_2d", node=Ring2DConfig)
+    cs.store(group="schema/dataset", name="grid_2d", node=Grid2DConfig)
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)
     cs.store(group="schema/model", name="mlp", node=MLPConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)

@@ -14,6 +14,7 @@ from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from gan_cli.errors import GanError
+from gan_cli.figures import figure_image, points_figure
 from gan_cli.files import atomic_write
 from gan_cli.models.base import Generator
 
@@ -101,13 +102,30 @@ def write_images(images: torch.Tensor, out: Path, output_format: str = "auto", n
 def save_npz(images: torch.Tensor, path: Path) -> None:
     """`images` as uint8 (N, H, W, C) under the key `images`, the layout other tools read."""
     array = to_uint8(images).permute(0, 2, 3, 1).numpy()
+    atomic_write(path, lambda f: _savez(f, images=array))
 
-    def write(f):
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=array)
-        f.write(buffer.getvalue())
 
-    atomic_write(path, write)
+def write_points(points: torch.Tensor, out: Path, output_format: str = "auto") -> str:
+    """Write toy points (N, D) to `out`: an .npz with the float32 array `points` (N, D), or a picture
+    (format grid, or auto with a .png: a histogram of 1-D points, a scatter of 2-D ones); returns the format."""
+    if output_format == "auto":
+        output_format = {".png": "grid", ".npz": "npz"}.get(out.suffix.lower(), "images")
+    if output_format == "npz":
+        atomic_write(out, lambda f: _savez(f, points=points.numpy().astype(np.float32)))
+    elif output_format == "grid" and points.shape[1] <= 2:
+        save_png(figure_image(points_figure(points, f"{len(points)} generated points")), out)
+    else:
+        raise GanError(
+            f"this checkpoint's generator makes {points.shape[1]}-D points, not images: write them with "
+            "out=<name>.npz (the array `points`) or out=<name>.png (a picture)"
+        )
+    return output_format
+
+
+def _savez(f, **arrays) -> None:
+    buffer = io.BytesIO()  # np.savez_compressed seeks: write to memory first, then to the atomic file
+    np.savez_compressed(buffer, **arrays)
+    f.write(buffer.getvalue())
 
 
 # --- latent walks: interpolation and InfoGAN code traversal ------------------------------------------
@@ -202,9 +220,15 @@ def write_requested_samples(generator: Generator, cfg) -> str:
     traverse:    for each InfoGAN code a grid <out stem>_<code><suffix> with n rows sweeping it
     """
     out = Path(cfg.out)
+    vectors = len(generator.sample_shape) == 1  # a toy checkpoint: G makes points
+    if vectors and cfg.mode != "sample":
+        raise GanError(f"mode={cfg.mode} draws images, and this checkpoint's generator makes points: use mode=sample")
     if cfg.mode == "sample":
         inputs, columns = _requested_inputs(generator, cfg)
-        used = write_images(generate(generator, inputs, cfg.batch_size), out, cfg.format, columns)
+        samples = generate(generator, inputs, cfg.batch_size)
+        if vectors:
+            return f"{len(samples)} points ({write_points(samples, out, cfg.format)}) to {out}"
+        used = write_images(samples, out, cfg.format, columns)
         return f"{len(inputs['z'])} images ({used}) to {out}"
     if cfg.mode == "interpolate":
         labels = _label_batch(generator, cfg.label, cfg.n)

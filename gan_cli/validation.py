@@ -7,6 +7,8 @@ import math
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_cli.data import is_vector_dataset
+from gan_cli.data.toy import MIXTURES, toy_mixture
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.losses import LOSSES
@@ -37,6 +39,12 @@ POSITIVE_KEYS = (
     "dataset.num_samples",
     "dataset.channels",
     "dataset.image_size",
+    "dataset.crop",
+    "dataset.modes",
+    "dataset.radius",
+    "dataset.std",
+    "dataset.grid_size",
+    "dataset.extent",
 )
 NON_NEGATIVE_KEYS = (
     "train.replay_size",
@@ -47,6 +55,8 @@ NON_NEGATIVE_KEYS = (
     "model.codes.weight",
     "model.codes.continuous_weight",
     "dataset.num_classes",
+    "dataset.workers",
+    "dataset.memory_budget_mb",
 )
 # Probabilities and fractions in [0, 1]: key -> whether 1 itself is allowed
 UNIT_INTERVAL_KEYS = {
@@ -113,6 +123,25 @@ def _value_problems(cfg: DictConfig) -> list[str]:
     for k in _get(cfg, "model.codes.categorical") or []:
         if k < 2:
             problems.append(f"model.codes.categorical has a code with {k} values; each needs at least 2")
+    return problems + _dataset_problems(cfg.dataset)
+
+
+def _dataset_problems(dataset: DictConfig) -> list[str]:
+    problems = []
+    if dataset.name == "image_folder" and dataset.channels not in (1, 3):
+        problems.append(f"dataset.channels={dataset.channels} must be 3 (RGB) or 1 (grayscale)")
+    if dataset.name == "gaussians_1d" and not all(0 < std < math.inf for std in dataset.stds):
+        problems.append(f"dataset.stds={list(dataset.stds)} must all be positive and finite")
+    if dataset.name in MIXTURES and not problems:
+        try:
+            reach = toy_mixture(dataset).reach()
+        except GanError as err:
+            return [str(err)]
+        if not reach < 1:  # also catches nan
+            problems.append(
+                f"dataset={dataset.name}: its modes reach {reach:.3g} (3 standard deviations out), but the "
+                "generator's tanh output stays inside (-1, 1); move the modes in or narrow them"
+            )
     return problems
 
 
@@ -160,6 +189,11 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
     if penalized and _get(cfg, "model.d_norm") == "batch":
         problems.append("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
                         "norm mixes samples; set model.d_norm=layer, none or auto")
+    if model.arch == "dcgan" and is_vector_dataset(cfg.dataset.name):
+        problems.append(
+            f"dataset={cfg.dataset.name} holds points, not images, and model.arch=dcgan is convolutional: use "
+            f"model=mlp (experiment=gan_{cfg.dataset.name} is a tested recipe)"
+        )
     image_size = _get(cfg, "dataset.image_size")
     if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
         try:

@@ -15,7 +15,7 @@ import time
 import torch
 from omegaconf import OmegaConf
 
-from gan_cli.data.source import ImageShape
+from gan_cli.data.source import DataShape
 from gan_cli.metrics.suite import MetricSuite
 from gan_cli.models import build_generator
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
@@ -36,7 +36,7 @@ def main() -> None:
     else:
         torch.manual_seed(0)  # the same untrained weights, so the printed values repeat
         model = OmegaConf.create({"name": "dcgan", "latent_dim": 100, "g_width": 64, "d_width": 64, "init": "dcgan_normal"})
-        generator = build_generator(model, ImageShape(1, 28, 10))
+        generator = build_generator(model, DataShape((1, 28, 28), 10))
     device = torch.device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n={args.n}")
 

@@ -1,7 +1,5 @@
 """Datasets and the device-resident batch source."""
 
-import struct
-
 import pytest
 import torch
 
@@ -10,11 +8,7 @@ from gan_cli.data.fake import make_fake_images
 from gan_cli.data.idx import parse_idx
 from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import GanError
-
-
-def idx_bytes(array: torch.Tensor) -> bytes:
-    header = bytes([0, 0, 0x08, array.dim()]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.numpy().tobytes()
+from tests.disk_data import idx_bytes
 
 
 def test_idx_round_trip():

@@ -6,7 +6,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_cli.data import ImageShape
+from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_networks
 from gan_cli.training.checkpoint import load_checkpoint
@@ -29,7 +29,7 @@ def scalars(run_dir) -> dict[str, list[float]]:
 def networks_of(run_dir):
     checkpoint = load_checkpoint(run_dir)
     cfg = OmegaConf.create(checkpoint["config"])
-    generator, discriminator = build_networks(cfg.model, ImageShape(**checkpoint["image_shape"]), cfg.loss.gradient_penalty > 0)
+    generator, discriminator = build_networks(cfg.model, DataShape.from_record(checkpoint["image_shape"]), cfg.loss.gradient_penalty > 0)
     generator.load_state_dict(checkpoint["generator"])
     discriminator.load_state_dict(checkpoint["discriminator"])
     return checkpoint, generator.eval(), discriminator.eval()

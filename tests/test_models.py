@@ -6,13 +6,13 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from gan_cli.data import ImageShape
+from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_generator, build_networks
 from gan_cli.models.dcgan import resolution_stages
 from tests.helpers import compose_train, tiny_model
 
-MNIST_SHAPE = ImageShape(1, 28, 10)
+MNIST_SHAPE = DataShape((1, 28, 28), 10)
 
 
 def model_config(option: str, *overrides: str):
@@ -34,7 +34,7 @@ def test_sizes_a_dcgan_cannot_build_are_refused(size):
 @pytest.mark.parametrize("size", [28, 32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_shapes(option, size, channels):
-    generator, discriminator = build_networks(model_config(option), ImageShape(channels, size, 10))
+    generator, discriminator = build_networks(model_config(option), DataShape((channels, size, size), 10))
     inputs = generator.sample_inputs(5)
     assert set(inputs) == {"z"} and inputs["z"].shape == (5, generator.latent_dim)
     images = generator(**inputs)
@@ -141,4 +141,4 @@ def test_unknown_architecture_and_init_are_refused():
 
 def test_conditional_model_on_unlabelled_data_is_refused():
     with pytest.raises(GanError, match="labelled dataset"):
-        build_networks(model_config("cgan"), ImageShape(1, 28, 0))
+        build_networks(model_config("cgan"), DataShape((1, 28, 28), 0))

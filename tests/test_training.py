@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_cli.data import ImageShape
+from gan_cli.data import DataShape
 from gan_cli.models import build_networks
 from gan_cli.training.checkpoint import FORMAT_VERSION, generator_from_checkpoint, load_checkpoint
 from gan_cli.training.loop import planned_steps
@@ -58,7 +58,7 @@ def test_weights_move(tmp_path):
     train_tiny(tmp_path / "a", ["train.steps=2", "train.ema_decay=null"])
     start = compose_train(TINY + tiny_model())
     seed_everything(start.seed)  # the run's seed: the same initial weights
-    initial, _ = build_networks(start.model, ImageShape(1, 28, 10))
+    initial, _ = build_networks(start.model, DataShape((1, 28, 28), 10))
     trained = load_checkpoint(tmp_path / "a")["generator"]
     assert load_checkpoint(tmp_path / "a")["generator_ema"] is None
     assert not torch.equal(initial.state_dict()["net.0.weight"], trained["net.0.weight"])

@@ -1,4 +1,5 @@
-"""gan-eval: metrics of a checkpoint's generator, or of images from anywhere, against real MNIST."""
+"""gan-eval: metrics of a checkpoint's generator, or of images from anywhere, against real MNIST
+(or, with metrics=[stacked_modes], Stacked MNIST's mode coverage)."""
 
 import json
 import logging
@@ -9,12 +10,14 @@ from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import user_errors
+from gan_cli.data.source import DataShape
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import EVALUATOR_SHA256, require_evaluator_shape
 from gan_cli.metrics.image_files import read_images
-from gan_cli.metrics.suite import MetricSuite, evaluation_problems
+from gan_cli.metrics.stacked import build_suite, metrics_image_shape
+from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.sampling import from_uint8
 from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
 
@@ -29,20 +32,20 @@ def main(cfg: DictConfig) -> None:
         if cfg.ckpt is not None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
-            shape = checkpoint["image_shape"]
-            require_evaluator_shape((shape["channels"], shape["image_size"], shape["image_size"]), f"checkpoint {path}")
             generator = generator_from_checkpoint(checkpoint, cfg.ema).to(device)
+            shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
+            require_evaluator_shape(shape, f"checkpoint {path}", metrics_image_shape(cfg.metrics))
             which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
             source = {"checkpoint": str(path), "step": checkpoint["step"], "generator": which}
             log.info(f"Scoring {cfg.n} images of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
-            evaluation = MetricSuite(cfg.metrics, cfg.n, cfg.seed, cfg.data_root, device).evaluate_generator(
+            evaluation = build_suite(cfg.metrics, cfg.n, cfg.seed, cfg.data_root, device).evaluate_generator(
                 generator, cfg.batch_size
             )
             out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".metrics.json")
         else:
-            images = _images(Path(cfg.images), cfg.n)
+            images = _images(Path(cfg.images), cfg.n, metrics_image_shape(cfg.metrics))
             source = {"images": str(cfg.images)}
-            evaluation = MetricSuite(cfg.metrics, len(images), cfg.seed, cfg.data_root, device).evaluate_images(
+            evaluation = build_suite(cfg.metrics, len(images), cfg.seed, cfg.data_root, device).evaluate_images(
                 from_uint8(images)
             )
             out = Path(cfg.out) if cfg.out is not None else Path("metrics.json")
@@ -65,10 +68,10 @@ def _check(cfg: DictConfig) -> None:
         raise GanError("; ".join(problems))
 
 
-def _images(path: Path, n: int):
-    """The first n images of `path` (all of them when there are fewer), uint8 (n, 1, 28, 28)."""
+def _images(path: Path, n: int, shape: tuple[int, int, int]):
+    """The first n images of `path` (all of them when there are fewer), uint8 (n, *shape)."""
     images = read_images(path)
-    require_evaluator_shape(tuple(images.shape[1:]), f"images={path}")
+    require_evaluator_shape(tuple(images.shape[1:]), f"images={path}", shape)
     if len(images) < n:
         log.info(f"{path} holds {len(images)} images, fewer than n={n}: scoring all of them")
     else:

@@ -1,33 +1,112 @@
-"""Datasets -> a batch source of (images in [-1, 1] on the device, labels)."""
+"""Datasets -> a batch source of (samples on the device, labels): images in [-1, 1] or toy vectors.
+
+DATASETS is the registry, keyed by dataset.name. A loader returns the data held in memory
+(InMemoryData: uint8 images or float vectors) or, for datasets of image files, an ImageFiles list
+that `file_batch_source` decodes into memory or streams, by dataset.memory_budget_mb.
+"""
+
+import logging
+from dataclasses import dataclass
 
 import torch
 from omegaconf import DictConfig
 
+from gan_cli.data.celeba import celeba_files
+from gan_cli.data.cifar10 import load_cifar10
 from gan_cli.data.fake import make_fake_images
+from gan_cli.data.image_files import ImageFiles, check_batch_size, file_batch_source, scan_image_folder
 from gan_cli.data.mnist import load_mnist
-from gan_cli.data.source import ImageShape, TensorBatchSource
+from gan_cli.data.source import DataShape, TensorBatchSource
+from gan_cli.data.stacked_mnist import NUM_MODES, load_stacked_mnist
+from gan_cli.data.streamed import StreamedBatchSource
+from gan_cli.data.toy import MIXTURES, load_toy
 from gan_cli.errors import GanError
 
-__all__ = ["ImageShape", "TensorBatchSource", "build_batch_source", "load_images"]
+__all__ = ["DATASETS", "DataShape", "TensorBatchSource", "StreamedBatchSource", "build_batch_source", "is_vector_dataset"]
+
+log = logging.getLogger(__name__)
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+]
 
 
-def load_images(cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """The dataset named by cfg.name: uint8 images (N, C, H, W), int64 labels or None, class count."""
-    if cfg.name == "mnist":
-        images, labels = load_mnist(cfg.root, cfg.split, cfg.download)
-        return images, labels, 10
-    if cfg.name == "fake":
-        images, labels = make_fake_images(
-            cfg.num_samples, cfg.channels, cfg.image_size, cfg.num_classes, cfg.seed
-        )
-        return images, labels, cfg.num_classes
-    raise GanError(f"dataset.name={cfg.name!r} is not a known dataset; use mnist or fake")
+@dataclass
+class InMemoryData:
+    samples: torch.Tensor  # uint8 images (N, C, H, W) or float vectors (N, D)
+    labels: torch.Tensor | None  # int64 (N,)
+    num_classes: int
+    class_names: list[str] | None = None
 
 
-def build_batch_source(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> TensorBatchSource:
-    images, labels, num_classes = load_images(cfg)
-    if batch_size > images.shape[0]:
-        raise GanError(
-            f"train.batch_size={batch_size} is larger than the dataset ({images.shape[0]} images); lower it"
-        )
-    return TensorBatchSource(images, labels, num_classes, batch_size, device, seed)
+def _mnist(cfg: DictConfig) -> InMemoryData:
+    return InMemoryData(*load_mnist(cfg.root, cfg.split, cfg.download), 10)
+
+
+def _fashion_mnist(cfg: DictConfig) -> InMemoryData:
+    return InMemoryData(*load_mnist(cfg.root, cfg.split, cfg.download, "fashion_mnist"), 10, FASHION_MNIST_CLASSES)
+
+
+def _cifar10(cfg: DictConfig) -> InMemoryData:
+    images, labels, class_names = load_cifar10(cfg.root, cfg.split, cfg.download)
+    return InMemoryData(images, labels, 10, class_names)
+
+
+def _stacked_mnist(cfg: DictConfig) -> InMemoryData:
+    return InMemoryData(*load_stacked_mnist(cfg.root, cfg.split, cfg.download, cfg.num_samples, cfg.seed), NUM_MODES)
+
+
+def _fake(cfg: DictConfig) -> InMemoryData:
+    images, labels = make_fake_images(cfg.num_samples, cfg.channels, cfg.image_size, cfg.num_classes, cfg.seed)
+    return InMemoryData(images, labels, cfg.num_classes)
+
+
+def _toy(cfg: DictConfig) -> InMemoryData:
+    return InMemoryData(load_toy(cfg), None, 0)
+
+
+def _image_folder(cfg: DictConfig) -> ImageFiles:
+    folder, files, labels, class_names = scan_image_folder(cfg.path)
+    if class_names:
+        _log_classes(class_names)
+    return ImageFiles(folder, files, labels, len(class_names or ()), cfg.image_size, cfg.channels, cfg.crop)
+
+
+def _celeba(cfg: DictConfig) -> ImageFiles:
+    return celeba_files(cfg.root, cfg.split, cfg.attribute, cfg.image_size, cfg.crop, cfg.download)
+
+
+DATASETS = {
+    "mnist": _mnist,
+    "fashion_mnist": _fashion_mnist,
+    "cifar10": _cifar10,
+    "celeba": _celeba,
+    "image_folder": _image_folder,
+    "stacked_mnist": _stacked_mnist,
+    "fake": _fake,
+    **{name: _toy for name in MIXTURES},
+}
+
+
+def is_vector_dataset(name: str) -> bool:
+    """Whether dataset.name gives vectors (the toy mixtures) rather than images."""
+    return name in MIXTURES
+
+
+def build_batch_source(
+    cfg: DictConfig, batch_size: int, device: torch.device, seed: int
+) -> TensorBatchSource | StreamedBatchSource:
+    if cfg.name not in DATASETS:
+        raise GanError(f"dataset.name={cfg.name!r} is not a known dataset; use one of {', '.join(DATASETS)}")
+    data = DATASETS[cfg.name](cfg)
+    if isinstance(data, ImageFiles):
+        return file_batch_source(data, batch_size, device, seed, cfg.workers, cfg.memory_budget_mb)
+    if data.class_names:
+        _log_classes(data.class_names)
+    check_batch_size(batch_size, len(data.samples))
+    return TensorBatchSource(data.samples, data.labels, data.num_classes, batch_size, device, seed)
+
+
+def _log_classes(class_names: list[str]) -> None:
+    """The label -> class name map, in train.log: how to read labels (and gan-sample's label=k)."""
+    log.info("Classes: " + ", ".join(f"{k} {name}" for k, name in enumerate(class_names)))

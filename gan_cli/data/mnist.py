@@ -1,40 +1,43 @@
-"""MNIST from torchvision's on-disk layout: <root>/MNIST/raw/*-ubyte, downloaded when missing."""
+"""MNIST and Fashion-MNIST from torchvision's on-disk layout: <root>/<folder>/raw/*-ubyte, downloaded
+when missing. Both use the same IDX files under the same names; only the folder differs."""
 
-import logging
 from pathlib import Path
 
 import torch
 
+from gan_cli.data.download import try_download
 from gan_cli.data.idx import read_idx
 from gan_cli.errors import GanError
-
-log = logging.getLogger(__name__)
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # of both datasets
+FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # dataset name -> torchvision's folder and class
 
 
-def load_mnist(root: str, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as uint8 (N, 1, 28, 28) and labels as int64 (N,) of one split."""
+def load_mnist(
+    root: str, split: str, download: bool, dataset: str = "mnist"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as uint8 (N, 1, 28, 28) and labels as int64 (N,) of one split of `dataset`
+    (mnist or fashion_mnist)."""
     if split not in FILES:
-        raise GanError(f"dataset.split={split!r} is not an MNIST split; use train or test")
-    raw = Path(root).expanduser() / "MNIST" / "raw"
+        raise GanError(f"dataset.split={split!r} is not a split of {dataset}; use train or test")
+    folder = FOLDERS[dataset]
+    raw = Path(root).expanduser() / folder / "raw"
     paths = [_existing(raw / name) for name in FILES[split]]
     if None in paths:
         if download:
-            _download(Path(root).expanduser())
+            try_download(folder, Path(root).expanduser(), _torchvision_download(folder))
             paths = [_existing(raw / name) for name in FILES[split]]
         if None in paths:
-            raise GanError(_missing_message(raw, download))
+            raise GanError(_missing_message(folder, raw, download))
     images = read_idx(paths[0])
     labels = read_idx(paths[1])
-    n = SPLIT_SIZES[split]
-    if images.shape != (n, 28, 28) or labels.shape != (n,):
+    if images.dim() != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
         raise GanError(
-            f"{raw}: expected {n} images of 28x28 and {n} labels for the {split} split, found "
+            f"{raw}: expected N images of 28x28 and N labels for the {split} split, found "
             f"images {tuple(images.shape)} and labels {tuple(labels.shape)}"
         )
     return images.unsqueeze(1), labels.long()
@@ -48,23 +51,22 @@ def _existing(path: Path) -> Path | None:
     return None
 
 
-def _download(root: Path) -> None:
-    """Fetch MNIST with torchvision into <root>/MNIST/raw; a failure is reported by the caller."""
-    from torchvision.datasets import MNIST
+def _torchvision_download(folder: str):
+    def download(root: Path) -> None:
+        import torchvision.datasets
 
-    log.info(f"MNIST not found under {root}; trying to download it there")
-    try:
+        dataset_class = getattr(torchvision.datasets, folder)  # MNIST or FashionMNIST
         for train in (True, False):
-            MNIST(str(root), train=train, download=True)
-    except Exception as err:  # no network, a proxy, a read-only folder: all end in the same advice
-        log.warning(f"MNIST download failed: {' '.join(str(err).split())}")
+            dataset_class(str(root), train=train, download=True)
+
+    return download
 
 
-def _missing_message(raw: Path, download: bool) -> str:
+def _missing_message(folder: str, raw: Path, download: bool) -> str:
     names = [name for pair in FILES.values() for name in pair]
     tried = "the download failed, and " if download else ""
     return (
-        f"MNIST not found: {tried}{raw} does not hold the four files "
+        f"{folder} not found: {tried}{raw} does not hold the four files "
         f"{', '.join(names)} (plain or .gz). Put them there, or point dataset.root "
-        "(or the environment variable GAN_DATA_ROOT) at the folder that contains MNIST/raw/"
+        f"(or the environment variable GAN_DATA_ROOT) at the folder that contains {folder}/raw/"
     )

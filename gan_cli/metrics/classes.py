@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-EPS = 1e-12  # keeps log(0) out of the sums; far below any probability that matters
+from gan_cli.metrics.modes import EPS, MIN_FAIR_SHARE, entropy
 
 
 def inception_score(probs: torch.Tensor, splits: int = 10) -> tuple[float, float]:
@@ -40,11 +40,11 @@ def mode_coverage(probs: torch.Tensor) -> dict[str, float]:
     num_classes = probs.shape[1]
     counts = torch.bincount(probs.argmax(1), minlength=num_classes).double()
     share = counts / counts.sum()
-    entropy = -(share * share.clamp(min=EPS).log()).sum().item()
+    class_entropy = entropy(share)
     return {
-        "classes_covered": int((share >= 0.2 / num_classes).sum()),
-        "class_entropy": entropy,
-        "class_kl_uniform": math.log(num_classes) - entropy,
+        "classes_covered": int((share >= MIN_FAIR_SHARE / num_classes).sum()),
+        "class_entropy": class_entropy,
+        "class_kl_uniform": math.log(num_classes) - class_entropy,
     }
 
 

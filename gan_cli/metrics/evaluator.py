@@ -103,13 +103,18 @@ class Scores:
         return len(self.features)
 
 
-def require_evaluator_shape(shape: tuple[int, int, int], source: str) -> None:
-    """Refuse images (C, H, W) the MNIST evaluator cannot score, naming where they come from."""
-    if tuple(shape) != IMAGE_SHAPE:
+def require_evaluator_shape(shape: tuple[int, ...], source: str, expected: tuple[int, int, int] = IMAGE_SHAPE) -> None:
+    """Refuse samples the metrics cannot score (they score `expected`: MNIST's 1x28x28, or Stacked
+    MNIST's 3x28x28 read channel by channel), naming where they come from."""
+    if tuple(shape) == tuple(expected):
+        return
+    found = f"images of shape {'x'.join(map(str, shape))}" if len(shape) == 3 else f"{shape[0]}-D points, not images"
+    if tuple(expected) == IMAGE_SHAPE:
         raise GanError(
-            f"{source} has images of shape {'x'.join(map(str, shape))}, but the shipped evaluator is an MNIST "
-            "classifier and scores 1x28x28 grayscale images only"
+            f"{source} has {found}, but the shipped evaluator is an MNIST classifier and scores 1x28x28 "
+            "grayscale images only (and 3x28x28 Stacked MNIST with metrics=[stacked_modes])"
         )
+    raise GanError(f"{source} has {found}, but metrics=[stacked_modes] scores 3x28x28 Stacked MNIST images only")
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
-from gan_cli.metrics.evaluator import Scores, load_evaluator, score_images
+from gan_cli.metrics.evaluator import IMAGE_SHAPE, Scores, load_evaluator, score_images
 from gan_cli.metrics.frechet import fid
 from gan_cli.metrics.kernel import kid
 from gan_cli.metrics.manifold import precision_recall
@@ -62,6 +62,8 @@ VALUES = {
     "is": {"is": True, "is_std": None},
     "precision_recall": {"precision": True, "recall": True},
     "coverage": {"classes_covered": True, "class_entropy": True, "class_kl_uniform": False},
+    # Stacked MNIST's modes (gan_cli.metrics.stacked), computed by their own suite on 3x28x28 images
+    "stacked_modes": {"modes_captured": True, "modes_kl_uniform": False},
 }
 
 
@@ -69,8 +71,13 @@ def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: st
     """Problems with a metric list, a sample count and the value that picks the best checkpoint, each
     named by its key (`<prefix>metrics`, ...)."""
     problems = [
-        f"{prefix}metrics: {name!r} is not a metric; use any of {', '.join(METRICS)}" for name in metrics if name not in METRICS
+        f"{prefix}metrics: {name!r} is not a metric; use any of {', '.join(VALUES)}" for name in metrics if name not in VALUES
     ]
+    if "stacked_modes" in metrics and len(metrics) > 1:
+        problems.append(
+            f"{prefix}metrics: stacked_modes scores 3-channel Stacked MNIST and the others 1x28x28 images: "
+            "use stacked_modes alone"
+        )
     if not MIN_N <= n <= MAX_N:
         problems.append(f"{prefix}n={n} must be {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
     if best is not None:
@@ -111,6 +118,8 @@ class Evaluation:
     n: int
     reference: str = REFERENCE
     floor_images: str = FLOOR
+    note: str | None = None  # what the floor is, when not the default
+
 
     def table(self) -> list[str]:
         """Lines of a table: value, real-data floor, n, reference."""
@@ -120,7 +129,7 @@ class Evaluation:
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-        note = f"real-data floor: {self.n} {self.floor_images} images against the same {self.n} {self.reference} images"
+        note = self.note or f"real-data floor: {self.n} {self.floor_images} images against the same {self.n} {self.reference} images"
         return lines + [note]
 
     def record(self) -> dict:
@@ -139,6 +148,8 @@ def _number(value: float) -> str:
 
 class MetricSuite:
     """Scores sets of n images with the metrics `names` against n real MNIST training images."""
+
+    image_shape = IMAGE_SHAPE
 
     def __init__(self, names: list[str], n: int, seed: int, data_root: str, device: torch.device):
         problems = evaluation_problems(names, n, None)

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gan_cli.data.source import ImageShape
+from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models.base import Discriminator, DiscriminatorOutput, Generator
 from gan_cli.models.codes import CodeSpec
@@ -18,10 +18,6 @@ from gan_cli.models.init import initialize
 from gan_cli.models.mlp import MLPDiscriminator, MLPGenerator
 
 __all__ = ["ARCHITECTURES", "Discriminator", "DiscriminatorOutput", "Generator", "build_generator", "build_networks"]
-
-
-def _sample_shape(shape: ImageShape) -> tuple[int, ...]:
-    return (shape.channels, shape.image_size, shape.image_size)
 
 
 # arch -> (generator builder, discriminator builder); each gets (model config, shape, classes, codes)
@@ -33,10 +29,10 @@ ARCHITECTURES = {
     ),
     "mlp": (
         lambda cfg, shape, classes, codes: MLPGenerator(
-            _sample_shape(shape), cfg.latent_dim, list(cfg.g_hidden), classes, codes
+            shape.sample_shape, cfg.latent_dim, list(cfg.g_hidden), classes, codes
         ),
         lambda cfg, shape, classes, codes, norm: MLPDiscriminator(
-            _sample_shape(shape), list(cfg.d_hidden), cfg.maxout_pieces, cfg.dropout, cfg.input_dropout, classes, codes
+            shape.sample_shape, list(cfg.d_hidden), cfg.maxout_pieces, cfg.dropout, cfg.input_dropout, classes, codes
         ),
     ),
 }
@@ -61,20 +57,20 @@ def _builders(cfg: DictConfig):
     return ARCHITECTURES[cfg.arch]
 
 
-def _num_classes(cfg: DictConfig, shape: ImageShape) -> int:
+def _num_classes(cfg: DictConfig, shape: DataShape) -> int:
     if cfg.conditional and not shape.num_classes:
         raise GanError("model.conditional=true needs a labelled dataset; this one has no labels")
     return shape.num_classes if cfg.conditional else 0
 
 
-def build_generator(cfg: DictConfig, shape: ImageShape) -> Generator:
+def build_generator(cfg: DictConfig, shape: DataShape) -> Generator:
     generator = _builders(cfg)[0](cfg, shape, _num_classes(cfg, shape), code_spec(cfg))
     initialize(generator, cfg.init)
     return generator
 
 
 def build_networks(
-    cfg: DictConfig, shape: ImageShape, input_gradient_penalty: bool = False
+    cfg: DictConfig, shape: DataShape, input_gradient_penalty: bool = False
 ) -> tuple[Generator, Discriminator]:
     """(G, D) for the model config `cfg`, initialised; D spectrally normalised if asked."""
     generator = build_generator(cfg, shape)

@@ -24,7 +24,10 @@ class DiscriminatorOutput(NamedTuple):
 
 
 class Generator(nn.Module):
-    """Base of all generators. Subclasses build their body on `input_dim` inputs and call `joined_input`."""
+    """Base of all generators. Subclasses build their body on `input_dim` inputs, call `joined_input`,
+    and set `sample_shape`: (C, H, W) for images, (D,) for vectors."""
+
+    sample_shape: tuple[int, ...]
 
     def __init__(self, latent_dim: int, num_classes: int = 0, codes: CodeSpec = CodeSpec()):
         super().__init__()

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_cli.data.source import ImageShape
+from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models.base import Discriminator, Generator
 from gan_cli.models.codes import CodeSpec
@@ -48,8 +48,9 @@ def feature_norm(kind: str, channels: int) -> nn.Module:
 class DCGANGenerator(Generator):
     """[z, y, c] (B, input_dim) -> images (B, C, S, S) in [-1, 1]."""
 
-    def __init__(self, shape: ImageShape, latent_dim: int, width: int, num_classes: int = 0, codes=CodeSpec()):
+    def __init__(self, shape: DataShape, latent_dim: int, width: int, num_classes: int = 0, codes=CodeSpec()):
         super().__init__(latent_dim, num_classes, codes)
+        self.sample_shape = shape.sample_shape  # (C, S, S)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
         layers = [  # project the input to a base x base map: (B, input_dim, 1, 1) -> (B, widths[0], b, b)
@@ -73,7 +74,7 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(Discriminator):
     """images (B, C, S, S) [+ labels] -> DiscriminatorOutput(logits (B,), Q's code predictions or None)."""
 
-    def __init__(self, shape: ImageShape, width: int, norm: str = "batch", num_classes: int = 0, codes=CodeSpec()):
+    def __init__(self, shape: DataShape, width: int, norm: str = "batch", num_classes: int = 0, codes=CodeSpec()):
         super().__init__(num_classes, codes)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28

@@ -1,7 +1,8 @@
 """Checkpoint files: one self-contained dict of tensors and plain values, written atomically.
 
 A checkpoint holds everything needed to resume exactly and to sample without any other file:
-format version, resolved config, dataset shape, step, G, D, EMA of G, optimizer and scaler states,
+format version, resolved config, data shape (`image_shape`: {channels, image_size, num_classes} for
+images, {sample_shape, num_classes} for vector data), step, G, D, EMA of G, optimizer and scaler states,
 RNG states, the data order, and the fixed noise of the sample grids. It loads with
 `torch.load(weights_only=True)`, which never runs code stored in the file.
 """
@@ -14,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from gan_cli.data.source import ImageShape
+from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.models import build_generator
@@ -112,12 +113,12 @@ def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Modu
     """The generator a checkpoint describes, with its EMA weights when asked and present, in eval mode.
 
     Only the checkpoint is needed: the stored config names an architecture of the model registry and
-    the stored image shape sizes it. The file is untrusted input: a model config that names a Python
+    the stored data shape (`image_shape`) sizes it. The file is untrusted input: a model config that names a Python
     callable (`_target_`) is refused, and nothing but the registry's classes is ever built.
     """
     try:
         model_cfg = OmegaConf.create(checkpoint["config"]["model"])
-        shape = ImageShape(**checkpoint["image_shape"])
+        shape = DataShape.from_record(checkpoint["image_shape"])
     except (KeyError, TypeError, ValueError) as err:
         raise GanError(f"the checkpoint's config or image shape is malformed ({err})") from err
     targets = instantiation_targets(model_cfg, "model.")

@@ -1,5 +1,5 @@
 """Evaluations during training: every `eval.every` steps (and at the last step) the metric set of
-the EMA generator goes to TensorBoard (`eval/<value>`), to one line of <run dir>/metrics.jsonl, and,
+the EMA generator (MNIST's metrics, or Stacked MNIST's modes) goes to TensorBoard (`eval/<value>`), to one line of <run dir>/metrics.jsonl, and,
 when the value named by `eval.best` improves, the caller writes checkpoints/best.pt.
 
 The best value and its step live in every checkpoint (see `state_dict`), so a resumed run keeps
@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gan_cli.data.source import ImageShape
+from gan_cli.data.source import DataShape
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import require_evaluator_shape
-from gan_cli.metrics.suite import MetricSuite, improves
+from gan_cli.metrics.stacked import build_suite, metrics_image_shape
+from gan_cli.metrics.suite import improves
 from gan_cli.training.monitor import TrainingMonitor
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class PeriodicEvaluation:
     def __init__(
-        self, cfg: DictConfig, shape: ImageShape, run_dir: Path, device: torch.device, checkpoint: dict | None
+        self, cfg: DictConfig, shape: DataShape, run_dir: Path, device: torch.device, checkpoint: dict | None
     ):
         self.every = cfg.eval.every if _applies(cfg, shape) else None
         self.best_name = cfg.eval.best
@@ -39,11 +40,11 @@ class PeriodicEvaluation:
         if self.every is None:
             return
         # The run's seed picks the evaluation latents: the same images at every evaluation.
-        self.suite = MetricSuite(cfg.eval.metrics, cfg.eval.n, cfg.seed + 3, _data_root(cfg), device)
+        self.suite = build_suite(cfg.eval.metrics, cfg.eval.n, cfg.seed + 3, _data_root(cfg), device)
         floor = ", ".join(f"{name} {self.suite.floor[name]:.4g}" for name in self.suite.floor if name != "label_accuracy")
         log.info(
-            f"Evaluation every {self.every} steps: {', '.join(cfg.eval.metrics)} of {cfg.eval.n} generated images against "
-            f"mnist/train; best.pt by {self.best_name}; real-data floor {floor}"
+            f"Evaluation every {self.every} steps: {', '.join(cfg.eval.metrics)} of {cfg.eval.n} generated images; "
+            f"best.pt by {self.best_name}; real-data floor {floor}"
         )
 
     def due(self, step: int, done: bool) -> bool:
@@ -82,18 +83,24 @@ class PeriodicEvaluation:
             _drop_lines_after(self.log_path, checkpoint["step"])
 
 
-def _applies(cfg: DictConfig, shape: ImageShape) -> bool:
-    """Whether to evaluate: on MNIST; on other data only if eval.required (which needs 1x28x28 images)."""
+def _applies(cfg: DictConfig, shape: DataShape) -> bool:
+    """Whether to evaluate: on the data the metrics are made for (MNIST, or Stacked MNIST for
+    stacked_modes); on other data only if eval.required (which needs images of the metrics' shape)."""
     if cfg.eval.every is None:
         return False
-    if cfg.dataset.name == "mnist":
+    stacked = "stacked_modes" in cfg.eval.metrics
+    if cfg.dataset.name == ("stacked_mnist" if stacked else "mnist") or cfg.eval.required:
+        require_evaluator_shape(shape.sample_shape, f"dataset={cfg.dataset.name}", metrics_image_shape(cfg.eval.metrics))
         return True
-    if cfg.eval.required:
-        require_evaluator_shape((shape.channels, shape.image_size, shape.image_size), f"dataset={cfg.dataset.name}")
-        return True
+    advice = (
+        "use eval.metrics=[stacked_modes] eval.best=modes_kl_uniform (as experiment=dcgan_stacked_mnist does)"
+        if cfg.dataset.name == "stacked_mnist"
+        else "set eval.required=true to evaluate 1x28x28 data anyway"
+    )
     log.info(
-        f"Evaluation skipped: the evaluator and its reference are MNIST's, and the data is dataset={cfg.dataset.name}; "
-        "set eval.required=true to evaluate 1x28x28 data anyway, or eval.every=null to silence this line"
+        f"Evaluation skipped: eval.metrics={list(cfg.eval.metrics)} are made for "
+        f"{'Stacked MNIST' if stacked else 'MNIST'}, and the data is dataset={cfg.dataset.name}; {advice}, "
+        "or eval.every=null to silence this line"
     )
     return False
 
@@ -101,7 +108,7 @@ def _applies(cfg: DictConfig, shape: ImageShape) -> bool:
 def _data_root(cfg: DictConfig) -> str:
     if cfg.eval.data_root is not None:
         return cfg.eval.data_root
-    if cfg.dataset.name == "mnist":
+    if cfg.dataset.name in ("mnist", "stacked_mnist"):  # both read MNIST's files from dataset.root
         return cfg.dataset.root
     return os.environ.get("GAN_DATA_ROOT", "./data")
 

@@ -8,7 +8,7 @@ TrainingState, so a resumed run continues bit for bit.
 """
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -18,19 +18,19 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli.data import TensorBatchSource, build_batch_source
+from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, select_device
 from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
-from gan_cli.sampling import generate, grid_inputs, image_grid, save_png
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
+from gan_cli.training.pictures import build_pictures
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
 from gan_cli.training.signals import StopSignal
@@ -49,9 +49,9 @@ class TrainingState:
     opt_d: torch.optim.Optimizer
     scaler_g: torch.amp.GradScaler
     scaler_d: torch.amp.GradScaler
-    data: TensorBatchSource
+    data: TensorBatchSource | StreamedBatchSource
     latent_rng: torch.Generator  # draws the latents of training steps
-    fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid shows these
+    fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid (or toy picture) shows these
     nan_guard: NanGuard  # applies each update unless it is non-finite (train.on_nan)
     replay: ReplayBuffer | None = None  # past fakes shown to D again
     step: int = 0
@@ -95,7 +95,7 @@ class TrainingState:
         self.latent_rng.set_state(state["latent_rng"])
         self.fixed_inputs = state["fixed_inputs"]
         if self.replay is not None and state["replay"] is not None:
-            self.replay.load_state_dict(state["replay"], self.data.images.device)
+            self.replay.load_state_dict(state["replay"], self.data.device)
         self.nan_guard.skipped_steps = state.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
 
 
@@ -121,7 +121,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         net.to(device) for net in build_networks(cfg.model, data.shape, objective.penalizes_input_gradients)
     )
     fp16 = cfg.train.precision == "fp16"
-    fixed_inputs, grid_columns = grid_inputs(generator, cfg.samples.n, cfg.seed + 2)
+    pictures = build_pictures(cfg, data.shape, generator, objective)  # sample grids, or the game on toy data
     state = TrainingState(
         generator=generator,
         discriminator=discriminator,
@@ -132,7 +132,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
-        fixed_inputs=fixed_inputs,
+        fixed_inputs=pictures.inputs,
         nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device),
         replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
     )
@@ -170,7 +170,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             state.nan_guard.end_step(state.step, looked_at)
             monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
             if write_grid:
-                _write_sample_grid(state, run_dir, monitor, grid_columns)
+                pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
             if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
                 save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
             if write_checkpoint:
@@ -277,19 +277,12 @@ def planned_steps(train_cfg: DictConfig, num_images: int) -> int:
     return max(1, round(train_cfg.epochs * batches_per_epoch / train_cfg.d_steps))
 
 
-def _write_sample_grid(state: TrainingState, run_dir: Path, monitor: TrainingMonitor, columns: int) -> None:
-    images = generate(state.sampler, state.fixed_inputs)  # (n, C, H, W) in [-1, 1]
-    grid = image_grid(images, nrow=columns)
-    save_png(grid, run_dir / "samples" / f"step_{state.step:07d}.png")
-    monitor.add_image("samples", grid, state.step)
-
-
 def _checkpoint(state: TrainingState, config_record: dict, origin: dict, evaluation: PeriodicEvaluation) -> dict:
     return {
         "format_version": FORMAT_VERSION,
         "config": config_record,
         "origin": origin,
-        "image_shape": asdict(state.data.shape),
+        "image_shape": state.data.shape.record(),
         **state.state_dict(),
         "rng": rng_state(),
         "evaluation": evaluation.state_dict(),  # best-metric bookkeeping
@@ -320,10 +313,7 @@ def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: t
         return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M"
 
     shape = state.data.shape
-    log.info(
-        f"Data: {cfg.dataset.name}, {len(state.data)} images of {shape.channels}x{shape.image_size}x"
-        f"{shape.image_size}, {shape.num_classes} classes"
-    )
+    log.info(f"Data: {cfg.dataset.name}, {len(state.data)} {shape.describe()}, {shape.num_classes} classes")
     log.info(
         f"Model: {cfg.model.name} (G {millions(state.generator)} parameters, D {millions(state.discriminator)}), "
         f"loss {cfg.loss.name}, device {device}, precision {cfg.train.precision}"

@@ -1,0 +1,136 @@
+"""What the loop draws every samples.every steps: a grid of the fixed inputs' images, or on toy
+vector data a picture of the game with its mode metrics.
+
+Both show the generator on the same fixed inputs at every step (they live in the TrainingState, so
+a resumed run draws the same ones), and both go to samples/step_XXXXXXX.png and TensorBoard. Grids
+show the EMA generator (the one gan-sample uses); the game shows the raw generator, the one D plays
+against, so that D's output and the optimal D* describe the same moment of the game.
+Neither draws any random number from the training generators: drawing never changes a run.
+
+Toy data: 2,500 generated points (the count VEEGAN and PacGAN score the 2-D mixtures with) against
+2,500 real points drawn from the mixture itself (not from the batch source, whose order belongs to
+training). Scalars: modes/captured and modes/high_quality (gan_cli.metrics.modes).
+"""
+
+import math
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_cli.data.source import DataShape
+from gan_cli.data.toy import GaussianMixture, toy_mixture
+from gan_cli.figures import LIMIT, DensityPanel, density_figure, figure_image, scatter_figure
+from gan_cli.losses import Objective
+from gan_cli.losses.adversarial import CrossEntropyLoss
+from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
+from gan_cli.models.base import Generator
+from gan_cli.sampling import generate, grid_inputs, image_grid, save_png, seeded_inputs
+
+TOY_POINTS = 2500
+CURVE_POINTS = 400  # where the 1-D curves are evaluated
+HEAT_RESOLUTION = 150  # D's heat map is HEAT_RESOLUTION x HEAT_RESOLUTION
+MAPPING_LINES = 25  # z -> G(z) lines of the 1-D picture
+MASS_FLOOR = 1e-3  # density below which neither p_data nor p_g is there (D* is left undrawn)
+
+
+class SampleGrid:
+    """Images: a grid of the fixed inputs (one row per class for conditional generators)."""
+
+    def __init__(self, generator: Generator, n: int, seed: int):
+        self.inputs, self.columns = grid_inputs(generator, n, seed)
+
+    def write(self, state, path: Path, monitor) -> None:
+        grid = image_grid(generate(state.sampler, state.fixed_inputs), nrow=self.columns)
+        save_png(grid, path)
+        monitor.add_image("samples", grid, state.step)
+
+
+class GamePicture:
+    """Toy mixtures: the 1-D density picture or the 2-D scatter over D, and the mode metrics."""
+
+    def __init__(self, mixture: GaussianMixture, generator: Generator, objective: Objective, seed: int):
+        self.mixture = mixture
+        self.inputs = seeded_inputs(generator, TOY_POINTS, seed)
+        self.real, _ = mixture.sample(TOY_POINTS, seed)
+        self.loss = objective.adversarial
+        self.probability = isinstance(self.loss, CrossEntropyLoss)  # D's score is then a probability
+
+    def write(self, state, path: Path, monitor) -> None:
+        fake = generate(state.generator, state.fixed_inputs)  # (N, D) on the CPU: the G that D plays against
+        modes = mixture_modes(fake, self.mixture.centers, self.mixture.stds)
+        title = (
+            f"step {state.step}: {modes['captured']}/{len(self.mixture.centers)} modes, "
+            f"{100 * modes['high_quality']:.0f}% high quality"
+        )
+        if self.mixture.dim == 1:
+            figure = density_figure(self._density_panel(state, fake), title)
+        else:
+            heat = self._scores(state.discriminator, _grid_points()).view(HEAT_RESOLUTION, HEAT_RESOLUTION)
+            label = "D(x)" if self.probability else "D(x) (raw output)"
+            radii = HIGH_QUALITY_STDS * self.mixture.stds
+            figure = scatter_figure(self.real, fake, heat, self.mixture.centers, radii, title, label)
+        image = figure_image(figure)
+        save_png(image, path)
+        monitor.add_image("game", image, state.step)
+        monitor.add_scalar("modes/captured", modes["captured"], state.step)
+        monitor.add_scalar("modes/high_quality", modes["high_quality"], state.step)
+
+    def _density_panel(self, state, fake: torch.Tensor) -> DensityPanel:
+        x = torch.linspace(-LIMIT, LIMIT, CURVE_POINTS)
+        p_data, p_g = self.mixture.density(x), kernel_density(fake[:, 0], x)
+        d_star = None
+        if self.probability:  # D* is drawn where there is data or generator mass; elsewhere it is 0/0
+            d_star = torch.where(p_data + p_g > MASS_FLOOR, p_data / (p_data + p_g).clamp(min=1e-12), torch.nan)
+        return DensityPanel(x, p_data, p_g, self._scores(state.discriminator, x[:, None]), d_star, self._z_to_x(state, fake))
+
+    def _z_to_x(self, state, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """For a one-dimensional z: evenly spaced z's by quantile in [-1, 1], and where G sends them."""
+        z = state.fixed_inputs["z"]
+        if z.shape[1] != 1 or len(state.fixed_inputs) > 1:
+            return None
+        picked = z[:, 0].argsort()[torch.linspace(0, len(z) - 1, MAPPING_LINES).long()]
+        quantile = 0.5 * (1 + torch.erf(z[picked, 0] / math.sqrt(2)))  # the standard normal CDF
+        return 2 * quantile - 1, fake[picked, 0]
+
+    @torch.no_grad()
+    def _scores(self, discriminator: nn.Module, points: torch.Tensor) -> torch.Tensor:
+        """D's score of points (M, D), computed in eval mode (no dropout); on the CPU."""
+        was_training = discriminator.training
+        discriminator.eval()
+        try:
+            device = next(discriminator.parameters()).device
+            return self.loss.score(discriminator(points.to(device)).logits.float()).cpu()
+        finally:
+            discriminator.train(was_training)
+
+
+def kernel_density(samples: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A Gaussian kernel density estimate of 1-D samples (N,) at x (M,).
+
+    Bandwidth: Silverman's rule, capped at 0.02 (1% of G's range; the rule follows the overall
+    spread, which would smear the narrow modes of a multimodal G) and floored at 0.005 (a collapsed
+    G still draws a finite spike)."""
+    quartiles = samples.quantile(torch.tensor([0.25, 0.75]))
+    spread = min(samples.std().item(), (quartiles[1] - quartiles[0]).item() / 1.34)
+    bandwidth = min(max(0.9 * spread * len(samples) ** -0.2, 0.005), 0.02)
+    z = (x[:, None] - samples[None, :]) / bandwidth  # (M, N)
+    return torch.exp(-0.5 * z**2).mean(dim=1) / (bandwidth * math.sqrt(2 * math.pi))
+
+
+def _grid_points() -> torch.Tensor:
+    """(R * R, 2) points over [-LIMIT, LIMIT]^2, row-major with y slowest (the heat map's rows)."""
+    ticks = torch.linspace(-LIMIT, LIMIT, HEAT_RESOLUTION)
+    y, x = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([x.flatten(), y.flatten()], dim=1)
+
+
+def build_pictures(
+    cfg: DictConfig, shape: DataShape, generator: Generator, objective: Objective
+) -> SampleGrid | GamePicture:
+    """The loop's picture for this data: `.inputs` are the fixed inputs, `.write(state, path, monitor)` draws."""
+    seed = cfg.seed + 2
+    if shape.is_image:
+        return SampleGrid(generator, cfg.samples.n, seed)
+    return GamePicture(toy_mixture(cfg.dataset), generator, objective, seed)
