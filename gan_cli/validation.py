@@ -137,6 +137,8 @@ def _dataset_problems(dataset: DictConfig) -> list[str]:
             reach = toy_mixture(dataset).reach()
         except GanError as err:
             return [str(err)]
+        except OmegaConfBaseException as err:  # dataset.name set to a toy mixture on another dataset's keys
+            return [f"dataset.name={dataset.name}: this dataset config lacks the mixture's keys ({err.full_key}); use dataset={dataset.name}"]
         if not reach < 1:  # also catches nan
             problems.append(
                 f"dataset={dataset.name}: its modes reach {reach:.3g} (3 standard deviations out), but the "
