@@ -9,10 +9,11 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gan_cli.data.source import DataShape
 from gan_cli.data.toy import toy_mixture
 from gan_cli.errors import GanError
 from gan_cli.metrics.modes import histogram_modes, mixture_modes, nearest_modes
-from gan_cli.sampling import write_points
+from gan_cli.sampling import write_points, write_requested_samples
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from gan_cli.training.pictures import kernel_density
 from gan_cli.validation import check_train_config
@@ -177,3 +178,23 @@ def test_sampling_a_toy_checkpoint_writes_points_or_a_picture(ring_run, tmp_path
     assert Image.open(tmp_path / "points.png").size[0] > 400
     with pytest.raises(GanError, match="makes 2-D points, not images: write them with out=<name>.npz"):
         write_points(points, tmp_path / "folder")
+
+
+def test_gan_sample_on_a_toy_checkpoint(ring_run, tmp_path):
+    def sample(*overrides):
+        cfg = compose_train([f"ckpt={ring_run}", *overrides], config_name="sample")
+        return write_requested_samples(generator_from_checkpoint(load_checkpoint(ring_run)), cfg)
+
+    assert sample("n=30", f"out={tmp_path / 'p.npz'}") == f"30 points (npz) to {tmp_path / 'p.npz'}"
+    assert np.load(tmp_path / "p.npz")["points"].shape == (30, 2)
+    with pytest.raises(GanError, match="mode=interpolate draws images, and this checkpoint's generator makes points"):
+        sample("mode=interpolate", f"out={tmp_path / 'walk.png'}")
+
+
+def test_data_shape_records_load_old_image_checkpoints_and_vectors():
+    assert DataShape.from_record({"channels": 1, "image_size": 28, "num_classes": 10}) == DataShape((1, 28, 28), 10)
+    for shape in (DataShape((3, 64, 64), 0), DataShape((2,), 0), DataShape((1,), 3)):
+        assert DataShape.from_record(shape.record()) == shape
+    assert DataShape((2,)).describe() == "2-D points" and not DataShape((2,)).is_image
+    with pytest.raises(GanError, match="the data are 2-D points, not images"):
+        DataShape((2,)).image_size

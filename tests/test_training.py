@@ -87,6 +87,7 @@ def test_planned_steps_from_epochs():
         ("cgan", ["model.matching_aware=true", "train.replay_size=12", "loss.r1=1.0"]),  # replay state, wrong labels
         ("mlp", ["loss=wgan_gp", "train.d_steps=2"]),  # dropout draws from the global RNG
         ("infogan", []),
+        ("mlp", ["dataset=ring_2d", "model.input_dropout=0"]),  # toy points: the game's picture at step 8 too
     ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, model, extra):
