@@ -1,6 +1,7 @@
 """Tiny datasets written in the real on-disk formats (IDX, CIFAR-10's pickled batches, CelebA's
 folder and attribute files, image folders), so the loaders are tested without any download."""
 
+import io
 import pickle
 import struct
 from pathlib import Path
@@ -14,6 +15,31 @@ from gan_cli.data.cifar10 import SPLIT_FILES
 from gan_cli.data.mnist import FILES
 
 CELEBA_ATTRIBUTES = ["5_o_Clock_Shadow", "Eyeglasses", "Smiling"]  # the real file has 40
+
+
+class Python2Pickler(pickle._Pickler):
+    """Writes bytes and str as Python 2 strings (SHORT_BINSTRING / BINSTRING), as in the real CIFAR-10
+    batches, which Python 2 pickled: keys, file names, the arrays' raw data and their dtype codes are
+    such strings there."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_python2_string(self, obj: bytes | str) -> None:
+        if isinstance(obj, str):
+            obj = obj.encode("latin-1")
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = dispatch[str] = save_python2_string
+
+
+def python2_pickle(obj) -> bytes:
+    buffer = io.BytesIO()
+    Python2Pickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue()
 
 
 def idx_bytes(array: torch.Tensor) -> bytes:
@@ -38,8 +64,9 @@ def write_idx_dataset(root: Path, folder: str, n: int = 40, seed: int = 0) -> tu
 
 
 def write_cifar10(root: Path, per_batch: int = 6) -> torch.Tensor:
-    """<root>/cifar-10-batches-py/ with tiny pickled batches (protocol 2, byte-string keys, like the
-    real ones) and batches.meta; returns the train images (N, 3, 32, 32) in file order."""
+    """<root>/cifar-10-batches-py/ with tiny batches pickled as Python 2 did the real ones (protocol 2,
+    byte strings), and batches.meta as Python 3 pickles bytes (through _codecs.encode); returns the
+    train images (N, 3, 32, 32) in file order."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     train = []
@@ -55,7 +82,7 @@ def write_cifar10(root: Path, per_batch: int = 6) -> torch.Tensor:
                 b"data": data.reshape(per_batch, 3072),
                 b"filenames": [f"img_{i}.png".encode() for i in range(per_batch)],
             }
-            (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+            (folder / name).write_bytes(python2_pickle(batch))
             if split == "train":
                 train.append(torch.from_numpy(data))
     meta = {b"label_names": [name.encode() for name in ("airplane", "automobile", "bird", "cat", "deer",

@@ -19,7 +19,9 @@ from gan_cli.data.streamed import StreamedBatchSource
 from gan_cli.data.source import TensorBatchSource
 from gan_cli.errors import GanError
 from tests.disk_data import write_celeba, write_cifar10, write_idx_dataset, write_image, write_image_folder
-from tests.helpers import compose_train
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.loop import training_loop
+from tests.helpers import compose_train, resume_tiny, tiny_model
 
 CPU = torch.device("cpu")
 
@@ -227,3 +229,20 @@ def test_stacked_mnist_stacks_three_digits_with_their_triple_as_label(tmp_path):
     assert torch.equal(again.samples, source.samples)  # fixed by dataset.seed
     other = source_for(overrides + ["dataset.seed=1"])
     assert not torch.equal(other.samples, source.samples)
+
+
+def test_a_run_on_a_streamed_folder_resumes_bit_identically(tmp_path):
+    folder = write_image_folder(tmp_path / "pets", per_class=6)  # 12 readable images: 3 batches of 4 per epoch
+    overrides = [
+        "dataset=image_folder", f"dataset.path={folder}", "dataset.image_size=28", "dataset.workers=0",
+        "dataset.memory_budget_mb=0", "train.batch_size=4", "samples.every=3", "samples.n=4", "checkpoint.every=3",
+        "log.every=3", "log.progress_bar=false", *tiny_model("cgan"),
+    ]
+    training_loop(compose_train(overrides + ["train.steps=6"]), tmp_path / "straight", {"overrides": overrides + ["train.steps=6"]})
+    training_loop(compose_train(overrides + ["train.steps=3"]), tmp_path / "resumed", {"overrides": overrides + ["train.steps=3"]})
+    resume_tiny(tmp_path / "resumed", ["train.steps=6"])
+    a, b = (load_checkpoint(tmp_path / run) for run in ("straight", "resumed"))
+    assert a["step"] == b["step"] == 6 and a["data"]["epoch"] == 1
+    assert torch.equal(a["data"]["order"], b["data"]["order"])
+    for name in a["generator"]:
+        assert torch.equal(a["generator"][name], b["generator"][name]), name

@@ -99,9 +99,8 @@ def _each_file(files: list[Path], task, workers: int):
             yield next(paths), result, error
 
 
-def _readable(data: ImageFiles, task, workers: int, what: str) -> tuple[list[int], list]:
+def _readable(data: ImageFiles, task, workers: int) -> tuple[list[int], list]:
     """Indices of the files `task` succeeds on, and its results; each failure is logged by name."""
-    started = time.perf_counter()
     kept, results = [], []
     for index, (path, result, error) in enumerate(_each_file(data.files, task, workers)):
         if error is None:
@@ -111,7 +110,6 @@ def _readable(data: ImageFiles, task, workers: int, what: str) -> tuple[list[int
             log.warning(f"skipping {path}: cannot read it as an image ({error})")
     if not kept:
         raise GanError(f"{data.folder} holds no readable image: all {len(data.files)} files failed to decode (see the log)")
-    log.info(f"{what} {len(kept)} of {len(data.files)} images from {data.folder} in {time.perf_counter() - started:.1f} s")
     return kept, results
 
 
@@ -119,18 +117,27 @@ def file_batch_source(
     data: ImageFiles, batch_size: int, device: torch.device, seed: int, workers: int, memory_budget_mb: float
 ) -> TensorBatchSource | StreamedBatchSource:
     """The batch source of `data`: decoded into memory when it fits the budget, otherwise streamed."""
+    started = time.perf_counter()
     needed_mb = len(data.files) * data.bytes_per_image / 2**20
+    decode_file = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
     if needed_mb <= memory_budget_mb:
-        task = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
-        kept, images = _readable(data, task, workers, f"Decoded ({needed_mb:.0f} MB, in memory)")
+        kept, images = _readable(data, decode_file, workers)
+        log.info(
+            f"Decoded {len(kept)} of {len(data.files)} images of {data.folder} into memory ({needed_mb:.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         labels = data.labels[kept] if data.labels is not None else None
         check_batch_size(batch_size, len(kept))
         return TensorBatchSource(torch.stack(images), labels, data.num_classes, batch_size, device, seed)
-    kept, _ = _readable(data, _header_ok, workers, f"Streaming ({needed_mb:.0f} MB > dataset.memory_budget_mb={memory_budget_mb:g});")
+    kept, _ = _readable(data, _header_ok, workers)
+    log.info(
+        f"Streaming {len(kept)} of {len(data.files)} images of {data.folder} from disk with {workers} workers: "
+        f"{needed_mb:.0f} MB decoded is over dataset.memory_budget_mb={memory_budget_mb:g}"
+    )
     files = [data.files[i] for i in kept]
     labels = data.labels[kept] if data.labels is not None else None
     check_batch_size(batch_size, len(files))
-    dataset = StreamedImages(files, partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop))
+    dataset = StreamedImages(files, decode_file)
     shape = (data.channels, data.image_size, data.image_size)
     return StreamedBatchSource(dataset, shape, labels, data.num_classes, batch_size, device, seed, workers)
 
