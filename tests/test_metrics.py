@@ -98,7 +98,7 @@ def test_every_metric_value_has_a_direction_and_the_choice_is_checked():
         assert set(metric(scores, scores, 0)) == set(VALUES[name]), name
     assert evaluation_problems(["fid", "kid"], 100, "kid", "eval.") == []
     assert evaluation_problems(["fid", "lpips"], 20_000, "precision", "eval.") == [
-        "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage",
+        "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage, stacked_modes",
         "eval.n=20000 must be 10 to 10000 (the real-data floor uses as many MNIST test images)",
         "eval.best='precision' is not a value of eval.metrics=['fid', 'lpips']; use one of fid or add its metric "
         "to eval.metrics",
@@ -274,3 +274,10 @@ def test_compute_metrics_of_a_set_against_itself(real):
     assert values["fid"] == pytest.approx(0, abs=1e-6)
     assert values["precision"] == values["recall"] == 1.0
     assert values["label_accuracy"] > 0.99  # real["test"] carries the true labels
+
+
+def test_stacked_modes_is_used_alone():
+    assert evaluation_problems(["stacked_modes"], 100, "modes_kl_uniform", "eval.") == []
+    assert evaluation_problems(["stacked_modes", "fid"], 100, "fid", "eval.") == [
+        "eval.metrics: stacked_modes scores 3-channel Stacked MNIST and the others 1x28x28 images: use stacked_modes alone"
+    ]
