@@ -114,6 +114,7 @@ def write_points(points: torch.Tensor, out: Path, output_format: str = "auto") -
         atomic_write(out, lambda f: _savez(f, points=points.numpy().astype(np.float32)))
     elif output_format == "grid" and points.shape[1] <= 2:
         save_png(figure_image(points_figure(points, f"{len(points)} generated points")), out)
+        output_format = "picture"
     else:
         raise GanError(
             f"this checkpoint's generator makes {points.shape[1]}-D points, not images: write them with "

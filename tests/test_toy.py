@@ -174,7 +174,7 @@ def test_sampling_a_toy_checkpoint_writes_points_or_a_picture(ring_run, tmp_path
     assert points.shape == (50, 2) and points.abs().max() < 1
     assert write_points(points, tmp_path / "points.npz") == "npz"
     assert np.load(tmp_path / "points.npz")["points"].shape == (50, 2)
-    assert write_points(points, tmp_path / "points.png") == "grid"
+    assert write_points(points, tmp_path / "points.png") == "picture"
     assert Image.open(tmp_path / "points.png").size[0] > 400
     with pytest.raises(GanError, match="makes 2-D points, not images: write them with out=<name>.npz"):
         write_points(points, tmp_path / "folder")

@@ -77,9 +77,9 @@ def load_cifar10(root: str, split: str, download: bool) -> tuple[torch.Tensor, t
     if missing:
         tried = "the download failed, and " if download else ""
         raise GanError(
-            f"CIFAR-10 not found: {tried}{folder} lacks {', '.join(missing)} (the {split} split is "
-            f"{', '.join(SPLIT_FILES[split])}; the python version of CIFAR-10, cifar-10-python.tar.gz, "
-            f"unpacked). Put them there, or point dataset.root (or GAN_DATA_ROOT) at the folder that contains {FOLDER}/"
+            f"CIFAR-10 not found: {tried}{folder} lacks {', '.join(missing)} (the {split} split of the python "
+            f"version of CIFAR-10, cifar-10-python.tar.gz, unpacked). Put them there, or point dataset.root "
+            f"(or GAN_DATA_ROOT) at the folder that contains {FOLDER}/"
         )
     images, labels = zip(*(_batch_arrays(path) for path in paths))
     return torch.cat(images), torch.cat(labels), _class_names(folder / META_FILE)
