@@ -99,18 +99,18 @@ def _each_file(files: list[Path], task, workers: int):
             yield next(paths), result, error
 
 
-def _readable(data: ImageFiles, task, workers: int) -> tuple[list[int], list]:
-    """Indices of the files `task` succeeds on, and its results; each failure is logged by name."""
-    kept, results = [], []
+def _readable(data: ImageFiles, task, workers: int):
+    """Yield (index, result) for each file `task` succeeds on; each failure is logged by name, and a
+    dataset without a single success is an error naming its folder."""
+    found = False
     for index, (path, result, error) in enumerate(_each_file(data.files, task, workers)):
         if error is None:
-            kept.append(index)
-            results.append(result)
+            found = True
+            yield index, result
         else:
             log.warning(f"skipping {path}: cannot read it as an image ({error})")
-    if not kept:
+    if not found:
         raise GanError(f"{data.folder} holds no readable image: all {len(data.files)} files failed to decode (see the log)")
-    return kept, results
 
 
 def file_batch_source(
@@ -118,18 +118,24 @@ def file_batch_source(
 ) -> TensorBatchSource | StreamedBatchSource:
     """The batch source of `data`: decoded into memory when it fits the budget, otherwise streamed."""
     started = time.perf_counter()
+    shape = (data.channels, data.image_size, data.image_size)
     needed_mb = len(data.files) * data.bytes_per_image / 2**20
     decode_file = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
     if needed_mb <= memory_budget_mb:
-        kept, images = _readable(data, decode_file, workers)
+        # Each decoded image is copied into one tensor as it arrives: holding every image a worker sent
+        # would keep one shared-memory handle open per image, more than a process may have.
+        images, kept = torch.empty((len(data.files), *shape), dtype=torch.uint8), []
+        for index, image in _readable(data, decode_file, workers):
+            images[len(kept)] = image
+            kept.append(index)
         log.info(
             f"Decoded {len(kept)} of {len(data.files)} images of {data.folder} into memory ({needed_mb:.0f} MB) "
             f"in {time.perf_counter() - started:.1f} s"
         )
         labels = data.labels[kept] if data.labels is not None else None
         check_batch_size(batch_size, len(kept))
-        return TensorBatchSource(torch.stack(images), labels, data.num_classes, batch_size, device, seed)
-    kept, _ = _readable(data, _header_ok, workers)
+        return TensorBatchSource(images[: len(kept)], labels, data.num_classes, batch_size, device, seed)
+    kept = [index for index, _ in _readable(data, _header_ok, workers)]
     log.info(
         f"Streaming {len(kept)} of {len(data.files)} images of {data.folder} from disk with {workers} workers: "
         f"{needed_mb:.0f} MB decoded is over dataset.memory_budget_mb={memory_budget_mb:g}"
@@ -138,7 +144,6 @@ def file_batch_source(
     labels = data.labels[kept] if data.labels is not None else None
     check_batch_size(batch_size, len(files))
     dataset = StreamedImages(files, decode_file)
-    shape = (data.channels, data.image_size, data.image_size)
     return StreamedBatchSource(dataset, shape, labels, data.num_classes, batch_size, device, seed, workers)
 
 
