@@ -33,6 +33,7 @@ class PeriodicEvaluation:
         self.best_name = cfg.eval.best
         self.best: float | None = None
         self.best_step: int | None = None
+        self.last: dict[str, float] = {}  # the values of this run's latest evaluation
         self.log_path = run_dir / "metrics.jsonl"
         if checkpoint is not None:
             self._resume(checkpoint)
@@ -58,6 +59,7 @@ class PeriodicEvaluation:
         line = {"step": step, **evaluation.values, "n": evaluation.n, "reference": evaluation.reference}
         with open(self.log_path, "a") as f:
             f.write(json.dumps(line) + "\n")
+        self.last = evaluation.values
         value = evaluation.values[self.best_name]
         improved = improves(self.best_name, value, self.best)
         if improved:
@@ -82,15 +84,19 @@ class PeriodicEvaluation:
             _drop_lines_after(self.log_path, checkpoint["step"])
 
 
+def evaluates(cfg: DictConfig) -> bool:
+    """Whether a run of `cfg` is evaluated: eval.every is set, and the data is MNIST or eval.required."""
+    return cfg.eval.every is not None and (cfg.dataset.name == "mnist" or cfg.eval.required)
+
+
 def _applies(cfg: DictConfig, shape: ImageShape) -> bool:
     """Whether to evaluate: on MNIST; on other data only if eval.required (which needs 1x28x28 images)."""
+    if evaluates(cfg):
+        if cfg.dataset.name != "mnist":
+            require_evaluator_shape((shape.channels, shape.image_size, shape.image_size), f"dataset={cfg.dataset.name}")
+        return True
     if cfg.eval.every is None:
         return False
-    if cfg.dataset.name == "mnist":
-        return True
-    if cfg.eval.required:
-        require_evaluator_shape((shape.channels, shape.image_size, shape.image_size), f"dataset={cfg.dataset.name}")
-        return True
     log.info(
         f"Evaluation skipped: the evaluator and its reference are MNIST's, and the data is dataset={cfg.dataset.name}; "
         "set eval.required=true to evaluate 1x28x28 data anyway, or eval.every=null to silence this line"
