@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from gan_cli.cli import check_plugins, quote_path, report
+from gan_cli.cli.jobs import job_device
 from gan_cli.cli.run_dir import MAX_JOB_DIR, job_dir_name
 from gan_cli.errors import GanError
 from tests.helpers import FAST, assert_user_error, run_cli
@@ -276,3 +277,11 @@ def test_the_example_sweep_script_runs_with_a_small_budget(tmp_path, mnist_root)
     rows = report_rows(tmp_path / "sweep")
     assert len(rows) == 6 and {row["loss"] for row in rows} == {"nonsaturating", "lsgan", "hinge"}
     assert all(row["status"] == "finished" and row["best fid"] for row in rows)
+
+
+def test_with_several_gpus_each_job_of_a_sweep_gets_its_own(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert [job_device("auto", n) for n in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert job_device("cpu", 5) == "cpu" and job_device("cuda:2", 5) == "cuda:2"  # a choice stays
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert job_device("auto", 5) == "auto"

@@ -7,6 +7,7 @@ Resolvers used by configs/train.yaml:
   gan_now           like Hydra's `now`, but the same instant in every process of a torchrun, so that
                     they all name the same run directory
   gan_job_dir       hydra.sweep.subdir: `<job number>_<its overrides>`, one valid folder name per job
+  gan_direction     an Optuna preset's direction: the way its metric (eval.best) improves
 """
 
 import hashlib
