@@ -95,6 +95,17 @@ def run_clis(commands: list[tuple[str, ...]], cwd: Path, timeout: float = 300, e
     return results
 
 
+def gan_train_path() -> str:
+    return str(Path(sys.executable).with_name("gan-train"))
+
+
+def run_torchrun(processes: int, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
+    """`torchrun --standalone --nproc_per_node=<processes> gan-train <args>`: DDP on one machine, as a user starts it."""
+    return run_cli(
+        "torchrun", "--standalone", f"--nproc_per_node={processes}", gan_train_path(), *args, cwd=cwd, timeout=timeout, env=env
+    )
+
+
 class TrainProcess:
     """A gan-train subprocess for tests that interrupt it: its output lines are collected as they come."""
 

@@ -2,13 +2,15 @@
 
 import functools
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
+from importlib.util import find_spec
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from gan_cli.errors import GanError, StoppedBySignal
+from gan_cli.training.distributed import process_group
 
 
 @contextmanager
@@ -24,20 +26,66 @@ def user_errors(prog: str):
         raise SystemExit(stop.exit_code) from None
 
 
-def console_script(prog: str):
+# A choice on the command line -> (the Hydra plugin it needs, the extra of gan-cli that installs it).
+PLUGINS = {
+    "hparams_search": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
+
+
+def console_script(prog: str, path_keys: tuple[str, ...] = (), distributed: bool = False):
     """Wrap a @hydra.main function as the console script `prog`: check what Hydra cannot report cleanly
-    before handing the command line to Hydra."""
+    and quote the paths given to `path_keys` before handing the command line to Hydra. `distributed`:
+    under torchrun, join the process group first, so that all processes agree on the run directory."""
 
     def wrap(hydra_main):
         @functools.wraps(hydra_main)
         def main() -> None:
             with user_errors(prog):
                 check_group_choices(sys.argv[1:])
-            hydra_main()
+                check_plugins(sys.argv[1:])
+            sys.argv[1:] = [quote_path(arg, path_keys) for arg in sys.argv[1:]]
+            with process_group(agree_start_time=True) if distributed else nullcontext():
+                hydra_main()
 
         return main
 
     return wrap
+
+
+def check_plugins(args: list[str]) -> None:
+    """Refuse a choice whose Hydra plugin is not installed, naming the extra that installs it."""
+    for arg in args:
+        choice = arg.lstrip("+~")
+        plugin, extra = PLUGINS.get(choice) or PLUGINS.get(choice.split("=", 1)[0]) or (None, None)
+        if plugin and find_spec(plugin) is None:
+            raise GanError(
+                f"{arg} needs Hydra's {plugin.split('.')[-1]} plugin, which is not installed: pip install "
+                f"'gan-cli[{extra}]' (from a checkout: pip install -e '.[{extra}]')"
+            )
+
+
+def quote_path(arg: str, path_keys: tuple[str, ...]) -> str:
+    """`key=path` for a path key, with the path quoted when Hydra's override grammar would read it as
+    something else: a sweep job's folder such as multirun/.../3_loss=hinge,optimizer.lr=2e-4 holds
+    `=` and `,`. Anything else is left as it is."""
+    key, _, value = arg.partition("=")
+    if key not in path_keys or not value or "'" in value:
+        return arg
+    parser = OverridesParser.create()
+    for candidate in (arg, f"{key}='{value}'"):
+        try:
+            override = parser.parse_override(candidate)
+        except HydraException:
+            continue
+        if not override.is_sweep_override() and override.value() == value:
+            return candidate
+    return arg
 
 
 def check_group_choices(args: list[str]) -> None:

@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
-from gan_cli.cli import user_errors
+from gan_cli.cli import console_script, user_errors
 from gan_cli.data.source import DataShape
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
@@ -24,6 +24,7 @@ from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoi
 log = logging.getLogger("gan_cli.evaluate")
 
 
+@console_script("gan-eval", path_keys=("ckpt", "images", "out"))
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     with user_errors("gan-eval"):

@@ -8,9 +8,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
-from gan_cli.cli import console_script, user_errors
-from gan_cli.cli.run_dir import register_resolvers
+from gan_cli.cli import console_script
+from gan_cli.cli.jobs import in_sweep, job_device, job_errors, register_optuna_sweeper
+from gan_cli.cli.run_dir import register_resolvers, restarted_run
 from gan_cli.files import remove_interrupted_writes
+from gan_cli.training import distributed
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
 from gan_cli.training.resume import resumed_config
@@ -18,25 +20,45 @@ from gan_cli.validation import check_train_config
 
 log = logging.getLogger("gan_cli.train")
 register_resolvers()
+register_optuna_sweeper()
 
 
-@console_script("gan-train")
+@console_script("gan-train", path_keys=("resume",), distributed=True)
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Returns the best value of eval.best (for sweepers), or None when the run was not evaluated."""
-    with user_errors("gan-train"):
+    with job_errors("gan-train"), distributed.process_group():  # the group of a SLURM job's tasks
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
-        log.info(f"Run directory: {run_dir}")
-        for leftover in remove_interrupted_writes(run_dir):
-            log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
+        parallel = distributed.current()
+        if parallel.is_main:
+            log.info(f"Run directory: {run_dir}")
+            for leftover in remove_interrupted_writes(run_dir):
+                log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
+        else:
+            _leave_logs_to_rank_0()
         overrides = list(hydra_cfg.overrides.task)
+        resume, restart = cfg.resume, restarted_run(run_dir)
+        if resume is None and restart:
+            log.info(f"Continuing this run from its checkpoints/last.pt: {restart}")
+            resume = str(run_dir)
         checkpoint = None
-        if cfg.resume is not None:
-            checkpoint = load_checkpoint(cfg.resume)
+        if resume is not None:
+            checkpoint = load_checkpoint(resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
+        if in_sweep() and not parallel.distributed:
+            cfg.device = job_device(cfg.device, hydra_cfg.job.num)
         return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
+
+
+def _leave_logs_to_rank_0() -> None:
+    """Processes other than rank 0 of a distributed run write no train.log and show only warnings."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -90,10 +90,14 @@ def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: st
     return problems
 
 
+def higher_is_better(name: str) -> bool:
+    """Which way the metric value `name` (fid, kid, is, precision, ...) improves."""
+    return next(values[name] for values in VALUES.values() if name in values)
+
+
 def improves(name: str, value: float, best: float | None) -> bool:
     """Whether `value` of the metric value `name` beats `best` (None: nothing to beat)."""
-    higher = next(values[name] for values in VALUES.values() if name in values)
-    return best is None or (value > best if higher else value < best)
+    return best is None or (value > best if higher_is_better(name) else value < best)
 
 
 def compute_metrics(names: list[str], generated: Scores, reference: Scores, seed: int) -> dict[str, float]:

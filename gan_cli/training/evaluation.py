@@ -34,6 +34,7 @@ class PeriodicEvaluation:
         self.best_name = cfg.eval.best
         self.best: float | None = None
         self.best_step: int | None = None
+        self.last: dict[str, float] = {}  # the values of this run's latest evaluation
         self.log_path = run_dir / "metrics.jsonl"
         if checkpoint is not None:
             self._resume(checkpoint)
@@ -59,6 +60,7 @@ class PeriodicEvaluation:
         line = {"step": step, **evaluation.values, "n": evaluation.n, "reference": evaluation.reference}
         with open(self.log_path, "a") as f:
             f.write(json.dumps(line) + "\n")
+        self.last = evaluation.values
         value = evaluation.values[self.best_name]
         improved = improves(self.best_name, value, self.best)
         if improved:
@@ -83,15 +85,25 @@ class PeriodicEvaluation:
             _drop_lines_after(self.log_path, checkpoint["step"])
 
 
+def evaluates(cfg: DictConfig) -> bool:
+    """Whether a run of `cfg` is evaluated: eval.every is set, and the data is what eval.metrics are made
+    for (MNIST, or Stacked MNIST for stacked_modes) or eval.required says to evaluate anyway."""
+    return cfg.eval.every is not None and (cfg.dataset.name == _metrics_dataset(cfg) or cfg.eval.required)
+
+
+def _metrics_dataset(cfg: DictConfig) -> str:
+    return "stacked_mnist" if "stacked_modes" in cfg.eval.metrics else "mnist"
+
+
 def _applies(cfg: DictConfig, shape: DataShape) -> bool:
-    """Whether to evaluate: on the data the metrics are made for (MNIST, or Stacked MNIST for
-    stacked_modes); on other data only if eval.required (which needs images of the metrics' shape)."""
-    if cfg.eval.every is None:
-        return False
-    stacked = "stacked_modes" in cfg.eval.metrics
-    if cfg.dataset.name == ("stacked_mnist" if stacked else "mnist") or cfg.eval.required:
+    """Whether to evaluate (see `evaluates`); on data the metrics are not made for, eval.required needs
+    images of the metrics' shape."""
+    if evaluates(cfg):
         require_evaluator_shape(shape.sample_shape, f"dataset={cfg.dataset.name}", metrics_image_shape(cfg.eval.metrics))
         return True
+    if cfg.eval.every is None:
+        return False
+    stacked = _metrics_dataset(cfg) == "stacked_mnist"
     advice = (
         "use eval.metrics=[stacked_modes] eval.best=modes_kl_uniform (as experiment=dcgan_stacked_mnist does)"
         if cfg.dataset.name == "stacked_mnist"

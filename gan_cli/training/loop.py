@@ -4,10 +4,12 @@ This is Algorithm 1 of Goodfellow et al. (2014), with the terms each family adds
 gradient penalties and InfoGAN's Q loss in D's step, the InfoGAN term in G's step, weight clipping
 after D's update. Every step also updates the EMA of G; at fixed intervals the loop logs scalars,
 writes a sample grid of the fixed inputs, and writes a checkpoint that holds the whole
-TrainingState, so a resumed run continues bit for bit.
+TrainingState, so a resumed run continues bit for bit. Under torchrun every process runs this loop on
+its share of each batch, and rank 0 alone writes (gan_cli.training.distributed).
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,14 +21,16 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
-from gan_cli.device import autocast, select_device
+from gan_cli.device import autocast
 from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
+from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.ema import make_ema
 from gan_cli.training.evaluation import PeriodicEvaluation
+from gan_cli.training.hparams import log_hparams
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
@@ -106,14 +110,15 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     rebuild the same config. Returns the best value of `eval.best` over the run's evaluations (what
     a sweeper optimises), or None when nothing was evaluated.
     """
-    device = select_device(cfg.device)
+    parallel = distributed.current()  # one process, unless torchrun started several (DDP)
+    device = parallel.device(cfg.device)
     seed_everything(cfg.seed)
     precision = partial(autocast, device, cfg.train.precision)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
     # Load dataset.
-    data = build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed)
+    data = parallel.share_batches(build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed))
 
     # Construct networks and the objective.
     objective = build_objective(cfg.loss, cfg.model)
@@ -123,8 +128,8 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     fp16 = cfg.train.precision == "fp16"
     pictures = build_pictures(cfg, data.shape, generator, objective)  # sample grids, or the game on toy data
     state = TrainingState(
-        generator=generator,
-        discriminator=discriminator,
+        generator=parallel.wrap(generator),
+        discriminator=parallel.wrap(discriminator),
         generator_ema=make_ema(generator, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None,
         opt_g=build_optimizer(cfg.optimizer.generator, generator, "optimizer.generator"),
         opt_d=build_optimizer(cfg.optimizer.discriminator, discriminator, "optimizer.discriminator"),
@@ -133,7 +138,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         data=data,
         latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
         fixed_inputs=pictures.inputs,
-        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device),
+        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device, agree=parallel.all_true),
         replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
     )
     if checkpoint is not None:
@@ -143,17 +148,21 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         except (KeyError, TypeError, ValueError, RuntimeError) as err:  # an altered or foreign file
             raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
         _apply_learning_rates(cfg, state)  # a resumed run may change them
+        parallel.require_same("the step of the checkpoint they resumed from", state.step)
     total_steps = planned_steps(cfg.train, len(data))
     _log_plan(cfg, state, total_steps, device)
-    evaluation = PeriodicEvaluation(cfg, data.shape, run_dir, device, checkpoint)
+    writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
+    evaluation = PeriodicEvaluation(cfg, data.shape, run_dir, device, checkpoint) if writes else None
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
     images_per_step = cfg.train.batch_size * cfg.train.d_steps
     with (
         StopSignal() as stop,
-        TrainingMonitor(
-            run_dir, state.step, total_steps, images_per_step, cfg.log.every, cfg.log.progress_bar
+        (
+            TrainingMonitor(run_dir, state.step, total_steps, images_per_step, cfg.log.every, cfg.log.progress_bar)
+            if writes
+            else nullcontext()
         ) as monitor,
         logging_redirect_tqdm(),
     ):
@@ -162,27 +171,32 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             state.step += 1
             done = state.step == total_steps
             write_grid = state.step % cfg.samples.every == 0 or done
-            evaluate = evaluation.due(state.step, done)
-            stopping = stop.requested  # read once: a signal arriving later is acted on after the next step
+            evaluate = writes and evaluation.due(state.step, done)
+            # Read once, and agreed by all processes: a signal arriving later is acted on after the next step.
+            stopping = parallel.any_signal(stop.requested)
             write_checkpoint = state.step % cfg.checkpoint.every == 0 or done or stopping
-            # NaN guard: stops here, before anything of a non-finite step is logged, evaluated or written.
-            looked_at = write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0
+            # NaN guard: stops here, before anything of a non-finite step is logged, evaluated or written
+            # (at the same steps in every process).
+            looked_at = parallel.any_rank(write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0)
             state.nan_guard.end_step(state.step, looked_at)
-            monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
-            if write_grid:
-                pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
-            if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
-                save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
-            if write_checkpoint:
-                _write_checkpoints(_checkpoint(state, config_record, origin, evaluation), run_dir, cfg)
+            if writes:
+                monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
+                if write_grid:
+                    pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
+                if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
+                    save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
+                if write_checkpoint:
+                    _write_checkpoints(_checkpoint(state, config_record, origin, evaluation), run_dir, cfg)
             if stopping:
                 raise StoppedBySignal(
-                    f"stopped by {stop.requested} at step {state.step}/{total_steps}; checkpoint written to "
+                    f"stopped by {stopping} at step {state.step}/{total_steps}; checkpoint written to "
                     f"{run_dir / 'checkpoints' / 'last.pt'}. Continue with: gan-train resume={run_dir}",
-                    stop.requested,
+                    stopping,
                 )
+        if writes:
+            log_hparams(monitor, cfg, origin["overrides"], evaluation)
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")
-    return evaluation.best
+    return evaluation.best if writes else None
 
 
 def train_step(state: TrainingState, objective: Objective, d_steps: int, precision) -> dict[str, torch.Tensor]:

@@ -38,6 +38,7 @@ class TrainingMonitor:
         self.log_every = log_every
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
+        self.last_means: dict[str, float] = {}  # the scalars of the latest logged interval
         self.window_start = (start_step, time.perf_counter())
 
     def record(self, step: int, scalars: dict[str, torch.Tensor], extras: dict[str, float]) -> None:
@@ -51,6 +52,7 @@ class TrainingMonitor:
 
     def _flush(self, step: int, extras: dict[str, float]) -> None:
         means = dict(zip(self.sums, torch.stack(list(self.sums.values())).div(self.count).tolist()))
+        self.last_means = means
         first_step, started = self.window_start
         now = time.perf_counter()
         steps_per_second = (step - first_step) / max(now - started, 1e-9)

@@ -30,13 +30,16 @@ CHECKS = ("loss", "gradients")  # what can go non-finite in an update, in the or
 
 
 class NanGuard:
-    def __init__(self, policy: str, max_skipped_steps: int, device: torch.device):
+    def __init__(self, policy: str, max_skipped_steps: int, device: torch.device, agree=None):
         self.policy = policy
         self.max_skipped_steps = max_skipped_steps
         self.skipped_steps = 0  # steps with at least one dropped update, over the run's whole life
         self._dropped: list[str] = []  # the current step's dropped updates (skip)
         # The first step at which each (network, check) went non-finite, -1 while none did (stop).
         self._first_bad = torch.full((len(NETWORKS), len(CHECKS)), -1, dtype=torch.long, device=device)
+        # Several processes (DDP) must decide alike: `agree` turns this process's finiteness flags into
+        # all processes' (a collective on the device); None for a single process.
+        self._agree = agree
 
     def apply_update(self, name: str, loss: torch.Tensor, optimizer, scaler, step: int) -> None:
         """Step `optimizer` through `scaler` with the gradients in place, unless policy and values say no.
@@ -44,6 +47,8 @@ class NanGuard:
         `name` is "D" or "G"; `loss` the update's 0-d loss; `step` the step being trained (1-based).
         """
         finite = self._finite(loss, optimizer, check_gradients=not scaler.is_enabled())  # (2,) bool
+        if self._agree is not None:
+            finite = self._agree(finite)
         if self.policy == "skip":
             if not finite.all():  # host sync: the update must be decided now
                 failed = CHECKS[int((~finite).nonzero()[0])]

@@ -46,7 +46,8 @@ MUTABLE_ON_RESUME = (
 
 def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConfig, list[str]]:
     """(config to continue with, its full override list). Call inside a Hydra app (gan-train)."""
-    overrides = [o for o in _stored_overrides(checkpoint) + new_overrides if not o.startswith("resume=")]
+    # A launcher (launcher=slurm) only says where a sweep's jobs ran: a resumed run does not need its plugin.
+    overrides = [o for o in _stored_overrides(checkpoint) + new_overrides if not o.startswith(("resume=", "launcher="))]
     try:
         cfg = compose(config_name="train", overrides=overrides)
         resolved = OmegaConf.to_container(cfg, resolve=True)

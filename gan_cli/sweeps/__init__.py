@@ -1,0 +1,1 @@
+"""Sweeps: an Optuna sweeper that records failed trials, and the report comparing a sweep's jobs."""
