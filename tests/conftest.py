@@ -16,6 +16,13 @@ def metrics_cache(tmp_path_factory) -> Path:
     return folder
 
 
+def pytest_configure(config) -> None:
+    """GAN_DATA_ROOT made absolute: the README gives it relative to the clone, and many tests start
+    commands in temporary folders."""
+    if os.environ.get("GAN_DATA_ROOT"):
+        os.environ["GAN_DATA_ROOT"] = str(Path(os.environ["GAN_DATA_ROOT"]).resolve())
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """The real MNIST (torchvision layout) named by GAN_DATA_ROOT; nothing is downloaded in tests."""
