@@ -208,6 +208,9 @@ class TrainLoopConfig:
     d_steps: int = MISSING
     ema_decay: Optional[float] = MISSING
     precision: str = MISSING
+    channels_last: bool = MISSING
+    compile: bool = MISSING
+    compile_mode: str = MISSING
     replay_size: int = MISSING
     replay_fraction: float = MISSING
     on_nan: str = MISSING

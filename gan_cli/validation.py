@@ -16,6 +16,7 @@ from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
+from gan_cli.training.compiled import COMPILE_MODES
 
 # Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
@@ -150,6 +151,7 @@ def _dataset_problems(dataset: DictConfig) -> list[str]:
 def _name_problems(cfg: DictConfig) -> list[str]:
     known = {
         "train.precision": PRECISIONS,
+        "train.compile_mode": COMPILE_MODES,
         "train.on_nan": ("stop", "skip"),
         "model.name": FAMILIES,
         "model.arch": tuple(ARCHITECTURES),

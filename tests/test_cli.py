@@ -62,8 +62,10 @@ def test_sample_npz_and_image_files_are_reproducible(cli_run, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["model=dcgann"], "Could not find 'model/dcgann'"),
-        (["optimizer.lr=abc"], "optimizer.lr=abc"),
+        (["model=dcgann"], "Could not find 'model/dcgann'; Available options in 'model': cgan, cgan_mlp, dcgan, infogan, mlp"),
+        (["optimizer.lr=abc"], "optimizer.lr=abc; Value 'abc' of type 'str' could not be converted to Float"),
+        (["train.batch_sise=3"], "Could not override 'train.batch_sise'; Key 'batch_sise' not in 'TrainLoopConfig'"),
+        (["+train.batchsize=3"], "+train.batchsize=3: train.batchsize is not a key of this command"),
         (["train.batch_size=0"], "train.batch_size=0 must be positive"),
         (["dataset.root=/nonexistent/data", "dataset.download=false"], "/nonexistent/data/MNIST/raw does not hold"),
         (["resume=/nonexistent/run"], "checkpoint not found: /nonexistent/run"),
@@ -74,6 +76,8 @@ def test_train_bad_input_gives_one_message_and_nonzero_exit(tmp_path, args, mess
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()  # one line, Hydra's own errors included
+    assert line.startswith("gan-train: error: ")
 
 
 def test_bad_input_leaves_no_run_directory(tmp_path):

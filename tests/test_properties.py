@@ -9,7 +9,7 @@ from hydra.errors import HydraException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gan_cli.cli import check_group_choices
+from gan_cli.cli import check_group_choices, check_new_keys
 from gan_cli.data.idx import parse_idx, read_idx
 from gan_cli.errors import GanError
 from gan_cli.validation import check_train_config
@@ -97,10 +97,11 @@ any_text = st.text(max_size=30)
 @example(["checkpoint.every=${oc.env:HOME}"])
 @example(["+dataset.image_size=dcgan"])
 def test_random_overrides_give_only_clean_errors(overrides):
-    """Hydra's own errors (it prints them as one message) or GanError (one line); never another exception,
+    """Hydra's own errors (gan-train prints them as one line) or GanError (one line); never another exception,
     which Hydra would print as a traceback."""
     try:
-        check_group_choices(overrides)  # what gan-train checks before Hydra sees the command line
+        check_new_keys(overrides)  # what gan-train checks before Hydra sees the command line
+        check_group_choices(overrides)
         check_train_config(compose_train(overrides))
     except (HydraException, GanError):
         pass

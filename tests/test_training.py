@@ -8,6 +8,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_cli.data import DataShape
+from gan_cli.errors import GanError
 from gan_cli.models import build_networks
 from gan_cli.training.checkpoint import FORMAT_VERSION, generator_from_checkpoint, load_checkpoint
 from gan_cli.training.loop import planned_steps
@@ -134,3 +135,11 @@ def test_a_learning_rate_changed_on_resume_drives_the_next_updates(tmp_path):
     # D's first update after the resume sees the same batch, G and Adam moments in both copies; an Adam
     # update is the learning rate times a term that does not depend on it: the rates' ratio shows.
     assert update_norms[1e-3] / update_norms[1e-5] == pytest.approx(100, rel=0.01)
+
+
+def test_resume_with_fewer_steps_than_the_checkpoint_is_refused(tmp_path):
+    train_tiny(tmp_path / "run", ["train.steps=4", "checkpoint.every=4"])
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(GanError, match=r"the checkpoint is at step 4, past this run's last step 2 .*train.steps=8"):
+        resume_tiny(tmp_path / "run", ["train.steps=2"])
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before

@@ -1,13 +1,17 @@
 """Thin @hydra.main entry points: compose the config, check it, hand over. No training logic here."""
 
 import functools
+import os
 import sys
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from importlib.util import find_spec
+from unittest import mock
 
+import hydra._internal.utils as hydra_utils
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.training.distributed import process_group
@@ -47,15 +51,72 @@ def console_script(prog: str, path_keys: tuple[str, ...] = (), distributed: bool
         @functools.wraps(hydra_main)
         def main() -> None:
             with user_errors(prog):
+                check_new_keys(sys.argv[1:])
                 check_group_choices(sys.argv[1:])
                 check_plugins(sys.argv[1:])
             sys.argv[1:] = [quote_path(arg, path_keys) for arg in sys.argv[1:]]
-            with process_group(agree_start_time=True) if distributed else nullcontext():
+            with process_group(agree_start_time=True) if distributed else nullcontext(), composition_errors(prog):
                 hydra_main()
 
         return main
 
     return wrap
+
+
+def check_new_keys(args: list[str]) -> None:
+    """Refuse `+key=value` for gan_cli's own keys: no code reads a key the configs do not define, so an
+    added key is a misspelling that would otherwise be stored silently (`+train.batchsize=3`)."""
+    for arg in args:
+        if arg.startswith("+") and not arg.startswith("++") and not arg.lstrip("+").startswith("hydra"):
+            key = arg.lstrip("+").split("=", 1)[0]
+            raise GanError(f"{arg}: {key} is not a key of this command (nothing reads added keys); check its spelling "
+                           "against the composed config, which --cfg job prints")
+
+
+@contextmanager
+def composition_errors(prog: str):
+    """Hydra's own errors (a misspelled option or key, a value of the wrong type, an ambiguous sweep) as
+    one line `<prog>: error: ...` instead of Hydra's multi-line block. HYDRA_FULL_ERROR=1 keeps Hydra's."""
+    report = hydra_utils.run_and_report
+
+    def run_and_report(func):
+        def in_one_line():
+            try:
+                return func()
+            except (HydraException, OmegaConfBaseException) as err:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+                raise SystemExit(1) from None
+
+        return report(in_one_line)  # anything else: Hydra's own report
+
+    with mock.patch.object(hydra_utils, "run_and_report", run_and_report):
+        yield
+
+
+# Lines of Hydra's and OmegaConf's messages that say nothing to a gan_cli user.
+NOISE = ("full_key:", "reference_type=", "object_type=", "Config search path", "provider=", "To append to your config")
+
+
+def one_line(err: Exception) -> str:
+    """An error's message, with its OmegaConf cause, on one line: `Available options in 'model':` and its
+    tab-indented list become `available options in 'model': cgan, dcgan, ...`."""
+    text = str(err)
+    if isinstance(err.__cause__, OmegaConfBaseException) and str(err.__cause__) not in text:
+        text += "\n" + str(err.__cause__)
+    parts: list[str] = []
+    for line in text.splitlines():
+        item = line.strip()
+        if not item or item.startswith(NOISE):
+            continue
+        if line.startswith("\t") and parts and parts[-1].endswith(":"):  # the first of a list of options
+            parts[-1] += " " + item
+        elif line.startswith("\t") and parts:
+            parts[-1] += ", " + item
+        else:
+            parts.append(item.rstrip("."))
+    return "; ".join(parts)
 
 
 def check_plugins(args: list[str]) -> None:

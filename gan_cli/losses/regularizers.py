@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 
+# Eager even when D is compiled (train.compile): compiled graphs have no double backward.
+@torch.compiler.set_stance("force_eager")
 def _input_gradients(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """d(sum of D's logits)/dx, kept in the graph so the penalty itself can be backpropagated."""
     x = x.detach().requires_grad_(True)

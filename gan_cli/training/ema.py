@@ -1,21 +1,36 @@
 """Exponential moving average of the generator's weights (used for sample grids and gan-sample)."""
 
+import copy
+
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 
 
-def make_ema(generator: nn.Module, decay: float) -> AveragedModel:
-    """An averaged copy of `generator`; call `.update_parameters(generator)` after each G step.
+class GeneratorEMA:
+    """An averaged copy of a generator (`module`); call `update(generator)` after each G step.
 
-    The decay ramps up as (1 + n) / (10 + n) over the first updates, so the random initial weights
+    The decay ramps up as (1 + n) / (10 + n) over the first n updates, so the random initial weights
     fade within a few hundred steps even at decay 0.999. Buffers (batch-norm statistics) are copied
     from the live generator rather than averaged.
+
+    The update count lives on the host and the weights are blended by one fused kernel, so an update
+    never waits for the device (torch.optim.swa_utils.AveragedModel reads its device-side count
+    back twice per update).
     """
 
-    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_updates: torch.Tensor) -> None:
-        beta = torch.clamp((1 + num_updates) / (10 + num_updates), max=decay)  # a tensor: no host sync
-        for ema_param, param in zip(ema_params, params):
-            ema_param.lerp_(param, 1 - beta)
+    def __init__(self, generator: nn.Module, decay: float):
+        self.module = copy.deepcopy(generator).requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
 
-    return AveragedModel(generator, multi_avg_fn=update)
+    @torch.no_grad()
+    def update(self, generator: nn.Module) -> None:
+        averaged, live = list(self.module.parameters()), [p.detach() for p in generator.parameters()]
+        if self.updates == 0:
+            torch._foreach_copy_(averaged, live)
+        else:
+            beta = min(self.decay, (1 + self.updates) / (10 + self.updates))
+            torch._foreach_lerp_(averaged, live, 1 - beta)
+        for averaged_buffer, buffer in zip(self.module.buffers(), generator.buffers()):
+            averaged_buffer.copy_(buffer)
+        self.updates += 1

@@ -17,24 +17,24 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
-from gan_cli.device import autocast
+from gan_cli.device import autocast, resolve_precision
 from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
-from gan_cli.training.ema import make_ema
+from gan_cli.training.compiled import CUDA_GRAPH_MODES, compile_networks
+from gan_cli.training.ema import GeneratorEMA
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.hparams import log_hparams
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.optim import build_optimizer
-from gan_cli.training.pictures import build_pictures
+from gan_cli.training.pictures import GamePicture, SampleGrid, build_pictures
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
 from gan_cli.training.signals import StopSignal
@@ -48,7 +48,7 @@ class TrainingState:
 
     generator: nn.Module
     discriminator: nn.Module
-    generator_ema: AveragedModel | None
+    generator_ema: GeneratorEMA | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     scaler_g: torch.amp.GradScaler
@@ -72,7 +72,7 @@ class TrainingState:
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "generator_ema": ema.module.state_dict() if ema is not None else None,
-            "ema_updates": int(ema.n_averaged) if ema is not None else 0,
+            "ema_updates": ema.updates if ema is not None else 0,
             "optimizer_g": self.opt_g.state_dict(),
             "optimizer_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
@@ -90,7 +90,7 @@ class TrainingState:
         self.discriminator.load_state_dict(state["discriminator"])
         if self.generator_ema is not None and state["generator_ema"] is not None:
             self.generator_ema.module.load_state_dict(state["generator_ema"])
-            self.generator_ema.n_averaged.fill_(state["ema_updates"])
+            self.generator_ema.updates = int(state["ema_updates"])
         self.opt_g.load_state_dict(state["optimizer_g"])
         self.opt_d.load_state_dict(state["optimizer_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])
@@ -112,35 +112,8 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     """
     parallel = distributed.current()  # one process, unless torchrun started several (DDP)
     device = parallel.device(cfg.device)
-    seed_everything(cfg.seed)
-    precision = partial(autocast, device, cfg.train.precision)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    # Load dataset.
-    data = parallel.share_batches(build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed))
-
-    # Construct networks and the objective.
-    objective = build_objective(cfg.loss, cfg.model)
-    generator, discriminator = (
-        net.to(device) for net in build_networks(cfg.model, data.shape, objective.penalizes_input_gradients)
-    )
-    fp16 = cfg.train.precision == "fp16"
-    pictures = build_pictures(cfg, data.shape, generator, objective)  # sample grids, or the game on toy data
-    state = TrainingState(
-        generator=parallel.wrap(generator),
-        discriminator=parallel.wrap(discriminator),
-        generator_ema=make_ema(generator, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None,
-        opt_g=build_optimizer(cfg.optimizer.generator, generator, "optimizer.generator"),
-        opt_d=build_optimizer(cfg.optimizer.discriminator, discriminator, "optimizer.discriminator"),
-        scaler_g=torch.amp.GradScaler(device.type, enabled=fp16),
-        scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
-        data=data,
-        latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
-        fixed_inputs=pictures.inputs,
-        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device, agree=parallel.all_true),
-        replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
-    )
+    training = build_training(cfg, device, parallel)
+    state = training.state
     if checkpoint is not None:
         try:
             state.load_state_dict(checkpoint)
@@ -149,10 +122,15 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
         _apply_learning_rates(cfg, state)  # a resumed run may change them
         parallel.require_same("the step of the checkpoint they resumed from", state.step)
-    total_steps = planned_steps(cfg.train, len(data))
-    _log_plan(cfg, state, total_steps, device)
+    total_steps = planned_steps(cfg.train, len(state.data))
+    if state.step > total_steps:
+        raise GanError(
+            f"the checkpoint is at step {state.step}, past this run's last step {total_steps} (train.steps / "
+            f"train.epochs): nothing to train. To continue it, give more steps, for example train.steps={2 * state.step}"
+        )
+    _log_plan(cfg, state, total_steps, device, training.precision)
     writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
-    evaluation = PeriodicEvaluation(cfg, data.shape, run_dir, device, checkpoint) if writes else None
+    evaluation = PeriodicEvaluation(cfg, state.data.shape, run_dir, device, checkpoint) if writes else None
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
@@ -167,7 +145,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         logging_redirect_tqdm(),
     ):
         while state.step < total_steps:
-            scalars = train_step(state, objective, cfg.train.d_steps, precision)
+            scalars = training.step()
             state.step += 1
             done = state.step == total_steps
             write_grid = state.step % cfg.samples.every == 0 or done
@@ -182,7 +160,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             if writes:
                 monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
                 if write_grid:
-                    pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
+                    training.pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
                 if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
                     save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
                 if write_checkpoint:
@@ -197,6 +175,67 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             log_hparams(monitor, cfg, origin["overrides"], evaluation)
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")
     return evaluation.best if writes else None
+
+
+@dataclass
+class Training:
+    """A run's TrainingState with what its steps need: the objective, the precision of the forward
+    passes (resolved: fp32, bf16 or fp16) and k; plus the picture drawn every samples.every steps."""
+
+    state: TrainingState
+    objective: Objective
+    precision: str
+    d_steps: int
+    pictures: SampleGrid | GamePicture
+    cuda_graphs: bool = False  # compiled into CUDA graphs (train.compile_mode=reduce-overhead on a GPU)
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """One training step (k D updates, one G update); its scalars as 0-d tensors on the device."""
+        if self.cuda_graphs:  # a new iteration: the graphs' outputs of the last step may be overwritten now
+            torch.compiler.cudagraph_mark_step_begin()
+        forward_precision = partial(autocast, self.state.data.device, self.precision)
+        return train_step(self.state, self.objective, self.d_steps, forward_precision)
+
+
+def build_training(cfg: DictConfig, device: torch.device, parallel: distributed.Parallel) -> Training:
+    """What `cfg` trains on `device`, at step 0, from `cfg.seed`. `parallel` shares batches and wraps
+    the networks under torchrun (distributed.current())."""
+    seed_everything(cfg.seed)
+    precision = resolve_precision(cfg.train.precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    # Load dataset.
+    data = parallel.share_batches(build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed))
+
+    # Construct networks and the objective.
+    objective = build_objective(cfg.loss, cfg.model)
+    generator, discriminator = (
+        net.to(device) for net in build_networks(cfg.model, data.shape, objective.penalizes_input_gradients)
+    )
+    if cfg.train.channels_last:  # NHWC: the layout oneDNN's and cuDNN's fastest convolutions work in
+        generator, discriminator = (net.to(memory_format=torch.channels_last) for net in (generator, discriminator))
+    fp16 = precision == "fp16"
+    pictures = build_pictures(cfg, data.shape, generator, objective)  # sample grids, or the game on toy data
+    state = TrainingState(
+        generator=parallel.wrap(generator),
+        discriminator=parallel.wrap(discriminator),
+        generator_ema=GeneratorEMA(generator, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None,
+        opt_g=build_optimizer(cfg.optimizer.generator, generator, "optimizer.generator"),
+        opt_d=build_optimizer(cfg.optimizer.discriminator, discriminator, "optimizer.discriminator"),
+        scaler_g=torch.amp.GradScaler(device.type, enabled=fp16),
+        scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
+        data=data,
+        latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
+        fixed_inputs=pictures.inputs,
+        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device, agree=parallel.all_true),
+        replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
+    )
+    cuda_graphs = False
+    if cfg.train.compile:  # in place, after the EMA copy: the EMA generator only samples, eagerly
+        compiled = compile_networks((generator, discriminator), cfg.train.compile_mode, device)
+        cuda_graphs = compiled and device.type == "cuda" and cfg.train.compile_mode in CUDA_GRAPH_MODES
+    return Training(state, objective, precision, cfg.train.d_steps, pictures, cuda_graphs)
 
 
 def train_step(state: TrainingState, objective: Objective, d_steps: int, precision) -> dict[str, torch.Tensor]:
@@ -216,7 +255,7 @@ def train_step(state: TrainingState, objective: Objective, d_steps: int, precisi
         d_scalars = discriminator_step(state, objective, real, labels, d_fake, d_inputs, precision)
     g_scalars = generator_step(state, objective, fake, inputs, precision)
     if state.generator_ema is not None:
-        state.generator_ema.update_parameters(state.generator)
+        state.generator_ema.update(state.generator)
     return {**d_scalars, **g_scalars}
 
 
@@ -322,7 +361,7 @@ def _apply_learning_rates(cfg: DictConfig, state: TrainingState) -> None:
             group["lr"] = node.lr
 
 
-def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: torch.device) -> None:
+def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: torch.device, precision: str) -> None:
     def millions(module: nn.Module) -> str:
         return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M"
 
@@ -330,7 +369,9 @@ def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: t
     log.info(f"Data: {cfg.dataset.name}, {len(state.data)} {shape.describe()}, {shape.num_classes} classes")
     log.info(
         f"Model: {cfg.model.name} (G {millions(state.generator)} parameters, D {millions(state.discriminator)}), "
-        f"loss {cfg.loss.name}, device {device}, precision {cfg.train.precision}"
+        f"loss {cfg.loss.name}, device {device}, precision {precision}"
+        + (" (auto)" if cfg.train.precision == "auto" else "")
+        + (", channels_last" if cfg.train.channels_last else "")
     )
     start = f"resuming at step {state.step}" if state.step else "starting"
     log.info(f"Training: {total_steps} steps of batch {cfg.train.batch_size}, k={cfg.train.d_steps}; {start}")

@@ -1,0 +1,363 @@
+"""Training speed and time to quality, measured side by side in one run, reported as ratios.
+
+    GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py             # all parts (about 1.5 h on 2 CPU cores)
+    GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py --parts throughput
+    GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py --tiny      # every part in a minute: checks the harness
+
+Parts:
+  throughput       training images/s of gan-train's step (built by the same function as gan-train, on
+                   the default DCGAN at 28x28, batch 64) against a reference loop in the standard style
+                   (torchvision MNIST with per-sample transforms, a DataLoader with 2 workers, Sigmoid +
+                   BCELoss, a .item() per step): same networks, batch size and image size. The sides
+                   alternate within every repeat; each ratio is taken within a repeat, then summarised.
+  mfu              model FLOP utilisation: the step's FLOPs (torch.utils.flop_counter) times steps/s,
+                   divided by the dense fp32 matrix-multiply rate measured in the same repeats.
+  time_to_quality  training wall time (evaluations excluded) until FID <= --target-fid, for the default
+                   `gan-train model=dcgan dataset=mnist` recipe and the reference recipe (pytorch/examples'
+                   DCGAN: MNIST resized to 64x64, G 512-256-128-64, batch 128, Adam 2e-4, the standard loop
+                   above). The two train in alternating slices; both are scored by the shipped evaluator at
+                   training times spaced by 20% (the reference's 64x64 images resized to 28x28 with
+                   antialiasing; its floor, real test images resized 28 -> 64 -> 28, is printed beside).
+  bf16_quality     FID (n=10000) after the same number of steps of the default recipe in fp32 and in
+                   bf16, for two seeds: bf16's speed must not cost sample quality.
+
+Every figure is printed with its spread over repeats (median [min - max]).
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from hydra import compose, initialize_config_module
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+
+import gan_cli.config  # noqa: F401  (registers the schemas)
+from gan_cli.cli.run_dir import register_resolvers
+from gan_cli.data.mnist import load_mnist
+from gan_cli.data.source import DataShape
+from gan_cli.device import resolve_precision
+from gan_cli.metrics.suite import MetricSuite
+from gan_cli.models import build_networks
+from gan_cli.sampling import from_uint8, generate, seeded_inputs
+from gan_cli.training import distributed
+from gan_cli.training.loop import build_training, planned_steps
+from gan_cli.training.rng import seed_everything
+
+PARTS = ("throughput", "mfu", "time_to_quality", "bf16_quality")
+CPU = torch.device("cpu")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--repeats", type=int, default=5, help="throughput and MFU: rounds of all sides")
+    parser.add_argument("--steps", type=int, default=40, help="throughput: timed steps per side and round")
+    parser.add_argument("--target-fid", type=float, default=10.0, help="time to quality: FID at --eval-n to reach")
+    parser.add_argument("--eval-n", type=int, default=5000, help="time to quality: images per FID")
+    parser.add_argument("--max-minutes", type=float, default=60.0, help="time to quality: training budget per side")
+    parser.add_argument("--quality-steps", type=int, default=None, help="bf16_quality: steps (default: the recipe's 5 epochs)")
+    parser.add_argument("--tiny", action="store_true", help="every part in a minimal configuration (checks the harness)")
+    parser.add_argument("--data-root", default=os.environ.get("GAN_DATA_ROOT", "./data"))
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)}; use any of {', '.join(PARTS)}")
+    if args.tiny:
+        args.repeats, args.steps, args.eval_n, args.max_minutes, args.quality_steps = 1, 2, 100, 0.05, 2
+
+    register_resolvers()
+    print_machine()
+    if "throughput" in parts or "mfu" in parts:
+        side_by_side_throughput(args, show_mfu="mfu" in parts, show_throughput="throughput" in parts)
+    if "time_to_quality" in parts:
+        time_to_quality(args)
+    if "bf16_quality" in parts:
+        bf16_quality(args)
+
+
+def print_machine() -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+          f"auto precision here: {resolve_precision('auto', CPU)}")
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.readlines()
+    except OSError:
+        return []
+
+
+# --- the two training loops ---------------------------------------------------------------------
+
+
+def train_config(overrides: list[str]):
+    """gan-train's composed config for `overrides` (the same composition as the command line)."""
+    with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
+        return compose(config_name="train", overrides=overrides)
+
+
+class GanTrainLoop:
+    """gan-train's training step, on what gan-train builds for MNIST and `overrides`."""
+
+    def __init__(self, overrides: list[str], data_root: str):
+        self.cfg = train_config(["dataset=mnist", f"dataset.root={data_root}", *overrides])
+        self.training = build_training(self.cfg, CPU, distributed.current())
+        self.step = self.training.step
+        self.images_per_step = self.cfg.train.batch_size * self.cfg.train.d_steps
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """n images (n, 1, 28, 28) of the generator gan-train evaluates (its EMA)."""
+        sampler = self.training.state.sampler
+        with torch.no_grad():
+            return generate(sampler, seeded_inputs(sampler, n, seed))
+
+
+class ReferenceLoop:
+    """DCGAN training as commonly written (pytorch/examples' dcgan): a torchvision dataset whose
+    images are transformed one by one in DataLoader workers, D ending in a Sigmoid scored by BCELoss,
+    D's update from two backward passes (real, then detached fakes), G's from a third pass of D, and
+    the losses read back with .item() every step. Networks: the project's DCGAN, contiguous, fp32."""
+
+    def __init__(self, image_size: int, batch_size: int, g_width: int, d_width: int, data_root: str, workers: int = 2):
+        seed_everything(0)
+        resize = [transforms.Resize(image_size)] if image_size != 28 else []
+        dataset = torchvision.datasets.MNIST(
+            data_root, train=True, download=False,
+            transform=transforms.Compose([*resize, transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]),
+        )
+        self.loader = DataLoader(
+            dataset, batch_size, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=workers > 0
+        )
+        self.batches = iter(self.loader)
+        model = train_config([f"model.g_width={g_width}", f"model.d_width={d_width}"]).model
+        self.generator, self.discriminator = build_networks(model, DataShape((1, image_size, image_size), 10))
+        self.image_size, self.batch_size, self.images_per_step = image_size, batch_size, batch_size
+        adam = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+        self.opt_g, self.opt_d = adam(self.generator.parameters()), adam(self.discriminator.parameters())
+        self.bce = nn.BCELoss()
+
+    def _next_batch(self) -> torch.Tensor:
+        try:
+            images, _ = next(self.batches)
+        except StopIteration:  # a new epoch
+            self.batches = iter(self.loader)
+            images, _ = next(self.batches)
+        return images
+
+    def _probability(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.discriminator(images).logits)
+
+    def step(self) -> None:
+        real = self._next_batch()
+        ones, zeros = torch.ones(len(real)), torch.zeros(len(real))
+        self.discriminator.zero_grad()
+        loss_real = self.bce(self._probability(real), ones)
+        loss_real.backward()
+        fake = self.generator(torch.randn(len(real), self.generator.latent_dim))
+        loss_fake = self.bce(self._probability(fake.detach()), zeros)
+        loss_fake.backward()
+        self.opt_d.step()
+        self.generator.zero_grad()
+        judged = self._probability(fake)
+        loss_g = self.bce(judged, ones)
+        loss_g.backward()
+        self.opt_g.step()
+        self.last_losses = ((loss_real + loss_fake).item(), loss_g.item(), judged.mean().item())
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """n images resized to the evaluator's 28x28 (n, 1, 28, 28)."""
+        with torch.no_grad():
+            return to_evaluator_size(generate(self.generator, seeded_inputs(self.generator, n, seed)))
+
+
+def to_evaluator_size(images: torch.Tensor) -> torch.Tensor:
+    if images.shape[-1] == 28:
+        return images
+    return F.interpolate(images, size=(28, 28), mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+# --- throughput and MFU ---------------------------------------------------------------------------
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f} - {max(values):.{digits}f}]"
+
+
+def images_per_second(loop, steps: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        loop.step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        loop.step()
+    return steps * loop.images_per_step / (time.perf_counter() - started)
+
+
+def matmul_flops_per_second(size: int = 2048, seconds: float = 1.0) -> float:
+    """The dense fp32 matrix-multiply rate of this machine, FLOP/s."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return count * 2 * size**3 / (time.perf_counter() - started)
+
+
+def step_flops(loop) -> int:
+    with FlopCounterMode(display=False) as counter:
+        loop.step()
+    return counter.get_total_flops()
+
+
+def side_by_side_throughput(args, show_mfu: bool, show_throughput: bool) -> None:
+    width = 8 if args.tiny else 64
+    nets = [f"model.g_width={width}", f"model.d_width={width}"]
+    sides = {
+        "reference loop (fp32)": ReferenceLoop(28, 64, width, width, args.data_root),
+        "gan-train fp32, contiguous": GanTrainLoop([*nets, "train.precision=fp32", "train.channels_last=false"], args.data_root),
+        "gan-train fp32": GanTrainLoop([*nets, "train.precision=fp32"], args.data_root),
+        "gan-train bf16": GanTrainLoop([*nets, "train.precision=bf16"], args.data_root),
+    }
+    flops = {name: step_flops(loop) for name, loop in sides.items() if name.startswith("gan-train")}
+    rates = {name: [] for name in sides}
+    matmul = []
+    for repeat in range(args.repeats):
+        matmul.append(matmul_flops_per_second(seconds=0.2 if args.tiny else 1.0))
+        for name, loop in sides.items():
+            rates[name].append(images_per_second(loop, args.steps))
+        print(f"round {repeat + 1}/{args.repeats}: " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in sides) + " img/s",
+              flush=True)
+    reference, fp32, bf16 = rates["reference loop (fp32)"], rates["gan-train fp32"], rates["gan-train bf16"]
+
+    def ratio(a, b):
+        return [x / y for x, y in zip(a, b)]
+
+    if show_throughput:
+        print(f"\nthroughput, DCGAN 28x28 batch 64, {args.steps} steps per side and round, {args.repeats} rounds:")
+        for name, values in rates.items():
+            print(f"  {name:28s} {spread(values, 0)} img/s")
+        print(f"  gan-train fp32 / reference:          {spread(ratio(fp32, reference))}x   (target >= 1.0)")
+        print(f"  gan-train bf16 / gan-train fp32:     {spread(ratio(bf16, fp32))}x   (target >= 1.4)")
+        print(f"  gan-train bf16 / reference:          {spread(ratio(bf16, reference))}x")
+        print(f"  channels_last / contiguous (fp32):   {spread(ratio(fp32, rates['gan-train fp32, contiguous']))}x")
+    if show_mfu:
+        print(f"\nmodel FLOP utilisation (step FLOPs x steps/s / fp32 matmul rate; matmul {spread([m / 1e9 for m in matmul], 0)} GFLOP/s):")
+        for name in ("gan-train fp32", "gan-train bf16"):
+            loop = sides[name]
+            utilisation = [rate / loop.images_per_step * flops[name] / peak for rate, peak in zip(rates[name], matmul)]
+            print(f"  {name:16s} {flops[name] / 1e9:.2f} GFLOP per step, "
+                  f"{spread([rate / loop.images_per_step * flops[name] / 1e9 for rate in rates[name]], 1)} GFLOP/s, "
+                  f"MFU {spread(utilisation)}   (target >= 0.9)")
+
+
+# --- time to quality ------------------------------------------------------------------------------
+
+
+class Contender:
+    """One side of the race: a loop, its training clock, and its FID at evaluation points."""
+
+    def __init__(self, name: str, loop, suite: MetricSuite, seed: int = 0):
+        self.name, self.loop, self.suite, self.seed = name, loop, suite, seed
+        self.trained_seconds, self.steps = 0.0, 0
+        self.history: list[tuple[float, int, float]] = []  # (training seconds, steps, FID)
+        self.reached: float | None = None
+
+    def train_until(self, seconds: float) -> None:
+        started = time.perf_counter()
+        offset = self.trained_seconds
+        while self.trained_seconds < seconds:
+            self.loop.step()
+            self.steps += 1
+            self.trained_seconds = offset + time.perf_counter() - started
+
+    def evaluate(self, target: float) -> float:
+        value = self.suite.evaluate_images(self.loop.sample(self.suite.n, self.seed)).values["fid"]
+        self.history.append((self.trained_seconds, self.steps, value))
+        if value <= target and self.reached is None:
+            self.reached = self.trained_seconds
+        return value
+
+
+def time_to_quality(args) -> None:
+    suite = MetricSuite(["fid"], args.eval_n, 0, args.data_root, CPU)
+    floor_64 = resized_floor(suite, args.data_root)
+    print(f"\ntime to quality: FID <= {args.target_fid} at n={args.eval_n} against MNIST train "
+          f"(real-data floor {suite.floor['fid']:.2f}; through the 64x64 resize {floor_64:.2f})", flush=True)
+    tiny = ["model.g_width=8", "model.d_width=8"] if args.tiny else []
+    contenders = [
+        Contender("gan-train model=dcgan dataset=mnist (default recipe)", GanTrainLoop(tiny, args.data_root), suite),
+        Contender("reference: 64x64 DCGAN, batch 128", ReferenceLoop(64, 128, 8 if args.tiny else 64, 8 if args.tiny else 64,
+                                                                   args.data_root), suite),
+    ]
+    budget = args.max_minutes * 60
+    next_eval = {c.name: min(15.0, budget) for c in contenders}
+    while any(c.reached is None and c.trained_seconds < budget for c in contenders):
+        for c in contenders:  # alternating slices: both sides see the same machine load
+            if c.reached is not None or c.trained_seconds >= budget:
+                continue
+            c.train_until(next_eval[c.name])
+            value = c.evaluate(args.target_fid)
+            print(f"  {c.name}: {c.trained_seconds:7.1f} s, {c.steps} steps, FID {value:.2f}", flush=True)
+            next_eval[c.name] = min(next_eval[c.name] * 1.2, budget)
+    ours, reference = contenders
+    print("time to quality (training seconds until the first evaluation at or under the target):")
+    for c in contenders:
+        shown = f"{c.reached:.0f} s" if c.reached is not None else f"not within {budget:.0f} s (best FID {min(h[2] for h in c.history):.2f})"
+        print(f"  {c.name}: {shown}")
+    if ours.reached is not None:
+        if reference.reached is not None:
+            print(f"  reference / default recipe: {reference.reached / ours.reached:.1f}x sooner   (target >= 8)")
+        else:
+            print(f"  reference / default recipe: more than {budget / ours.reached:.1f}x sooner (the reference did not "
+                  f"reach it within the budget)   (target >= 8)")
+
+
+def resized_floor(suite: MetricSuite, data_root: str) -> float:
+    """FID of real MNIST test images sent through the reference's 28 -> 64 -> 28 resizing."""
+    images, _ = load_mnist(data_root, "test", download=False)
+    real = from_uint8(images[: suite.n])
+    up = F.interpolate(real, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+    return suite.evaluate_images(to_evaluator_size(up)).values["fid"]
+
+
+# --- bf16 quality ---------------------------------------------------------------------------------
+
+
+def bf16_quality(args) -> None:
+    n = args.eval_n if args.tiny else 10_000
+    suite = MetricSuite(["fid"], n, 0, args.data_root, CPU)
+    tiny = ["model.g_width=8", "model.d_width=8"] if args.tiny else []
+    results: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for seed in (0, 1):
+        for precision in results:
+            loop = GanTrainLoop([*tiny, f"train.precision={precision}", f"seed={seed}"], args.data_root)
+            steps = args.quality_steps or planned_default_steps(loop)
+            for _ in range(steps):
+                loop.step()
+            results[precision].append(suite.evaluate_images(loop.sample(n, 0)).values["fid"])
+            print(f"  seed {seed}, {precision}: FID {results[precision][-1]:.2f} after {steps} steps", flush=True)
+    print(f"\nbf16 quality: FID at n={n} after the same steps (real-data floor {suite.floor['fid']:.2f}):")
+    for precision, values in results.items():
+        print(f"  {precision}: " + ", ".join(f"{v:.2f}" for v in values) + f"   (mean {statistics.mean(values):.2f})")
+
+
+def planned_default_steps(loop: GanTrainLoop) -> int:
+    return planned_steps(loop.cfg.train, len(loop.training.state.data))
+
+
+if __name__ == "__main__":
+    main()

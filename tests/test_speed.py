@@ -1,0 +1,187 @@
+"""The speed options are correct: bf16 autocast, channels_last, compiled steps, the EMA without host
+syncs, and the benchmark harness end to end. (How fast they are is the benchmark's business.)"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli import device as devices
+from gan_cli.device import resolve_precision
+from gan_cli.training import distributed
+from gan_cli.training.compiled import compile_networks
+from gan_cli.training.ema import GeneratorEMA
+from gan_cli.training.loop import build_training
+from tests.disk_data import write_image_folder
+from tests.helpers import TINY, assert_user_error, compose_train, run_cli, tiny_model
+
+CPU = torch.device("cpu")
+SCRIPT = Path(__file__).parents[1] / "scripts" / "benchmark_training.py"
+
+
+def tiny_training(overrides: list[str] = (), model: str = "dcgan", device: torch.device = CPU):
+    return build_training(compose_train(TINY + tiny_model(model) + list(overrides)), device, distributed.current())
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def train(training, steps: int) -> list[dict[str, float]]:
+    return [{name: value.item() for name, value in training.step().items()} for _ in range(steps)]
+
+
+def largest_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a if a[k].is_floating_point())
+
+
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_bf16_instructions(monkeypatch):
+    assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert resolve_precision("auto", CPU) == ("bf16" if native else "fp32")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert resolve_precision("auto", CPU) == "fp32"
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")  # a torch without the probe: no bf16
+    assert not devices.native_bf16(CPU)
+
+
+def test_bf16_steps_have_finite_losses_move_the_weights_and_track_fp32():
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        training = tiny_training([f"train.precision={precision}"])
+        before = weights(training.state.generator)
+        losses = train(training, 3)
+        assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
+        assert largest_difference(before, weights(training.state.generator)) > 1e-4
+        runs[precision] = losses
+    # Same seed, same data: bf16's rounding moves the losses only a little in 3 steps.
+    for fp32, bf16 in zip(runs["fp32"], runs["bf16"]):
+        assert bf16["loss/D"] == pytest.approx(fp32["loss/D"], rel=0.05)
+        assert bf16["loss/G"] == pytest.approx(fp32["loss/G"], rel=0.05)
+
+
+def test_channels_last_networks_train_like_contiguous_ones():
+    nhwc = tiny_training(["train.precision=fp32", "train.channels_last=true"])
+    nchw = tiny_training(["train.precision=fp32", "train.channels_last=false"])
+    conv = next(p for p in nhwc.state.discriminator.parameters() if p.dim() == 4 and p.shape[1] > 1)  # C > 1: the layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    train(nhwc, 3)
+    train(nchw, 3)
+    # The same arithmetic in another memory order: equal up to float32 summation order.
+    assert largest_difference(weights(nhwc.state.generator), weights(nchw.state.generator)) < 1e-4
+    assert largest_difference(weights(nhwc.state.discriminator), weights(nchw.state.discriminator)) < 1e-4
+
+
+def test_ema_copies_first_then_averages_with_the_ramped_decay():
+    generator = torch.nn.Linear(3, 2)
+    ema = GeneratorEMA(generator, decay=0.999)
+    assert not any(p.requires_grad for p in ema.module.parameters())
+    with torch.no_grad():
+        generator.weight.fill_(1.0)
+    ema.update(generator)  # the first update copies
+    assert torch.equal(ema.module.weight, generator.weight)
+    with torch.no_grad():
+        generator.weight.fill_(12.0)
+    ema.update(generator)  # beta = min(0.999, (1 + 1) / (10 + 1)) = 2/11
+    assert ema.module.weight[0, 0].item() == pytest.approx(2 / 11 * 1.0 + 9 / 11 * 12.0, rel=1e-6)
+    assert ema.updates == 2
+
+
+def compiled_frames() -> int:
+    from torch._dynamo.utils import counters
+
+    return sum(counters["frames"].values())
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "wgan_gp"])
+def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
+    overrides = ["train.precision=fp32", f"loss={loss}", "train.d_steps=2"]
+    eager, compiled = tiny_training(overrides), tiny_training([*overrides, "train.compile=true"])
+    assert compiled.state.discriminator._compiled_call_impl is not None
+    eager_losses, compiled_losses = train(eager, 2), train(compiled, 2)
+    frames = compiled_frames()
+    eager_losses += train(eager, 2)
+    compiled_losses += train(compiled, 2)  # alternating updates, requires_grad flips, the penalty's double backward
+    assert compiled_frames() == frames, "steps after the first two compiled new graphs"
+    for a, b in zip(eager_losses, compiled_losses):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert b[name] == pytest.approx(a[name], rel=1e-3, abs=1e-4), name
+    assert largest_difference(weights(eager.state.generator), weights(compiled.state.generator)) < 1e-3
+    # Compiled in place: the checkpoint's keys are the eager network's.
+    assert weights(eager.state.discriminator).keys() == weights(compiled.state.discriminator).keys()
+
+
+def test_compile_where_the_compiler_cannot_run_warns_and_stays_eager(tmp_path):
+    # A fresh process with no working C++ compiler (and an empty compile cache to serve nothing from).
+    script = (
+        "import logging, torch\n"
+        "from gan_cli.training.compiled import compile_networks\n"
+        "logging.basicConfig(format='%(message)s')\n"
+        "network = torch.nn.Linear(2, 2)\n"
+        "print(compile_networks((network,), 'default', torch.device('cpu')), network._compiled_call_impl is None)\n"
+    )
+    env = {**os.environ, "CXX": "/bin/false", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]  # not compiled: the network runs eagerly
+    assert "train.compile=true, but torch.compile cannot run here (" in result.stderr
+    assert "training eagerly" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_compile_mode_is_refused_at_compose_time(tmp_path):
+    result = run_cli("gan-train", "debug=smoke", "train.compile_mode=fastest", cwd=tmp_path)
+    assert_user_error(result, "train.compile_mode='fastest' must be one of default, reduce-overhead")
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_benchmark_script_runs_end_to_end(mnist_root, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--tiny", "--data-root", str(mnist_root)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in (
+        "machine: ", "gan-train fp32 / reference:", "gan-train bf16 / gan-train fp32:", "MFU ", "GFLOP per step",
+        "time to quality: FID <= ", "reference: 64x64 DCGAN, batch 128", "bf16 quality: FID at n=100",
+    ):
+        assert line in out, out
+    gflop = float(re.search(r"gan-train fp32\s+([\d.]+) GFLOP per step", out).group(1))
+    assert 0.1 < gflop < 0.3  # the tiny 28x28 DCGAN's step, counted by torch.utils.flop_counter
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.cuda
+@requires_cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("dataset", [[], ["dataset=image_folder"]], ids=["in_memory", "streamed"])
+def test_cuda_steps_make_no_host_syncs(precision, dataset, tmp_path):
+    if dataset:  # an image folder over the memory budget: a DataLoader with pinned memory
+        dataset = [*dataset, f"dataset.path={write_image_folder(tmp_path)}", "dataset.memory_budget_mb=0", "dataset.image_size=28"]
+    training = tiny_training([f"train.precision={precision}", "train.on_nan=stop", *dataset], device=torch.device("cuda"))
+    training.step()  # warm-up: cuDNN picks its algorithms
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        scalars = [training.step() for _ in range(3)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(torch.isfinite(value).item() for step in scalars for value in step.values())
+
+
+@pytest.mark.cuda
+@requires_cuda
+def test_fp16_with_loss_scaling_trains_on_cuda():
+    training = tiny_training(["train.precision=fp16"], device=torch.device("cuda"))
+    before = weights(training.state.generator)
+    losses = train(training, 3)  # GradScaler reads its overflow flag each update: fp16's one sync
+    assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
+    assert training.state.scaler_g.is_enabled()
+    assert largest_difference(before, weights(training.state.generator)) > 1e-4
