@@ -8,6 +8,7 @@ read are logged by name and skipped; a dataset with no readable image is an erro
 """
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -118,6 +119,7 @@ def file_batch_source(
 ) -> TensorBatchSource | StreamedBatchSource:
     """The batch source of `data`: decoded into memory when it fits the budget, otherwise streamed."""
     started = time.perf_counter()
+    workers = usable_workers(workers)
     shape = (data.channels, data.image_size, data.image_size)
     needed_mb = len(data.files) * data.bytes_per_image / 2**20
     decode_file = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
@@ -145,6 +147,16 @@ def file_batch_source(
     check_batch_size(batch_size, len(files))
     dataset = StreamedImages(files, decode_file)
     return StreamedBatchSource(dataset, shape, labels, data.num_classes, batch_size, device, seed, workers)
+
+
+def usable_workers(requested: int) -> int:
+    """dataset.workers, at most the CPUs this process may run on: more worker processes than CPUs only
+    compete for them (and torch's DataLoader warns about it at length)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if requested <= cpus:
+        return requested
+    log.info(f"dataset.workers={requested} capped at {cpus}, the number of CPUs this process may use")
+    return cpus
 
 
 def check_batch_size(batch_size: int, count: int) -> None:
