@@ -31,22 +31,25 @@ def main(cfg: DictConfig) -> float | None:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         parallel = distributed.current()
-        if parallel.is_main:
-            log.info(f"Run directory: {run_dir}")
-            for leftover in remove_interrupted_writes(run_dir):
-                log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
-        else:
+        if not parallel.is_main:
             _leave_logs_to_rank_0()
         overrides = list(hydra_cfg.overrides.task)
         resume, restart = cfg.resume, restarted_run(run_dir)
         if resume is None and restart:
-            log.info(f"Continuing this run from its checkpoints/last.pt: {restart}")
             resume = str(run_dir)
         checkpoint = None
         if resume is not None:
+            # Checked before this attempt logs its first line: a refused resume leaves the run's
+            # train.log as it was, and with it the status gan-report reads there.
             checkpoint = load_checkpoint(resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
+        if parallel.is_main:
+            log.info(f"Run directory: {run_dir}")
+            if restart:
+                log.info(f"Continuing this run from its checkpoints/last.pt: {restart}")
+            for leftover in remove_interrupted_writes(run_dir):
+                log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
         if in_sweep() and not parallel.distributed:
             cfg.device = job_device(cfg.device, hydra_cfg.job.num)
         return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
