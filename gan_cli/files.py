@@ -11,6 +11,7 @@ process inside the write (see tests/test_faults.py). Unset, it costs nothing.
 """
 
 import errno
+import itertools
 import os
 import secrets
 import tempfile
@@ -91,6 +92,23 @@ def check_writable(folder: Path, what: str) -> None:
             pass
     except OSError as err:
         raise GanError(f"cannot write {what} {folder}: {existing} is not writable ({_describe(err)})") from err
+
+
+def create_new_folder(folder: Path, what: str) -> Path:
+    """Create `folder`, or when it exists already the first of `<folder>_2`, `<folder>_3`, ... that does
+    not; returns the folder created. os.mkdir is atomic: of two commands that ask for one name at
+    the same moment (two runs started in the same second), exactly one gets it, so each gets its own.
+    """
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        for candidate in itertools.chain([folder], (folder.with_name(f"{folder.name}_{n}") for n in itertools.count(2))):
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue  # another run's folder
+    except OSError as err:
+        raise GanError(f"cannot create {what} {folder}: {_describe(err)}") from err
 
 
 def _describe(err: OSError) -> str:

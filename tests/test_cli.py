@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import FAST, run_cli
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.distributed import START_TIME_VARIABLE
+from tests.helpers import FAST, run_cli, run_clis
 
 
 def digest(path: Path) -> str:
@@ -103,6 +106,28 @@ def test_a_new_sweep_never_touches_an_existing_one(cli_run, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{sweep} already holds a run's checkpoints; continue that run with resume={sweep / '0'}" in result.stderr
     assert snapshot(sweep) == before and list(tmp_path.iterdir()) == [sweep]
+
+
+def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    """Two runs and two sweeps given one start time (the variable through which torchrun's processes
+    share theirs): each command writes into a folder of its own, the second `<time>_2`."""
+    same_second = {START_TIME_VARIABLE: repr(time.time())}
+    commands = [("gan-train", *FAST, "train.steps=2", f"seed={seed}") for seed in (1, 2)]
+    commands += [("gan-train", "-m", *FAST, "train.steps=2", f"seed={seed}") for seed in (3, 4)]
+    results = run_clis(commands, cwd=tmp_path, env=same_second)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    runs = sorted((tmp_path / "outputs").glob("*/*"))
+    sweeps = sorted((tmp_path / "multirun").glob("*/*"))
+    for folders in (runs, sweeps):
+        assert [folder.name for folder in folders] == [folders[0].name, f"{folders[0].name}_2"]
+    jobs = [next(sweep.glob("0_*")) for sweep in sweeps]
+    for folders, seeds in ((runs, {1, 2}), (jobs, {3, 4})):
+        assert {load_checkpoint(folder)["config"]["seed"] for folder in folders} == seeds  # each its own run
+        for folder in folders:
+            seed = load_checkpoint(folder)["config"]["seed"]
+            assert (folder / "train.log").read_text().count("Finished 2 steps") == 1
+            assert f"Run directory: {folder}" in results[seed - 1].stdout
 
 
 def test_resume_continues_in_the_same_directory(tmp_path):
