@@ -12,6 +12,7 @@ from PIL import Image
 
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.distributed import START_TIME_VARIABLE
+from tests.disk_data import write_image_folder
 from tests.helpers import FAST, run_cli, run_clis
 
 
@@ -147,3 +148,19 @@ def test_resume_continues_in_the_same_directory(tmp_path):
     assert (run_dir / "samples" / "step_0000030.png").is_file()
     assert (run_dir / ".hydra" / "config.yaml").read_text() == first_config  # the first invocation's record stays
     assert len(list((run_dir / ".hydra").glob("resume_*/overrides.yaml"))) == 2  # one per resume attempt
+
+
+def test_resume_of_an_image_folder_run_takes_its_dataset_keys(tmp_path):
+    """dataset.path and dataset.workers exist only in dataset=image_folder, which the resume command
+    does not repeat: gan-train composes it against the resumed run's own groups."""
+    folder = write_image_folder(tmp_path / "pets")
+    data = ["dataset=image_folder", f"dataset.path={folder}", "dataset.image_size=16", "dataset.workers=0"]
+    run_dir = tmp_path / "run"
+    first = run_cli("gan-train", *FAST, *data, "train.batch_size=4", "train.steps=4", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    moved = shutil.move(folder, tmp_path / "moved")
+    result = run_cli("gan-train", f"resume={run_dir}", f"dataset.path={moved}", "dataset.workers=1", "train.steps=6", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Resume changes dataset.path: {folder} -> {moved}" in result.stdout and "resuming at step 4" in result.stdout
+    assert f"Decoded 8 of 9 images of {moved}" in result.stdout
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 6

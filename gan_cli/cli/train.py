@@ -5,25 +5,45 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
-from gan_cli.cli import console_script
+from gan_cli.cli import chosen_group, console_script, quote_path
 from gan_cli.cli.jobs import in_sweep, job_device, job_errors, register_optuna_sweeper
 from gan_cli.cli.run_dir import register_resolvers, restarted_run
 from gan_cli.files import remove_interrupted_writes
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
-from gan_cli.training.resume import resumed_config
+from gan_cli.training.resume import resumed_config, stored_overrides
 from gan_cli.validation import check_train_config
 
 log = logging.getLogger("gan_cli.train")
 register_resolvers()
 register_optuna_sweeper()
+# Groups that only say how a sweep ran its jobs; a resume is one run (and hparams_search would make it a sweep).
+SWEEP_GROUPS = ("launcher", "hparams_search")
 
 
-@console_script("gan-train", path_keys=("resume",), distributed=True)
+def resumed_choices(args: list[str]) -> list[str]:
+    """The config-group choices (dataset=image_folder, experiment=...) of the run that `resume=` in
+    `args` continues, to go in front of the command line: Hydra then composes it against that run's
+    groups, so that keys only they have (an image folder's dataset.path) may be given on resume
+    without repeating its choices. Nothing for a command without `resume=`."""
+    given = [arg for arg in args if arg.startswith("resume=")]
+    try:
+        resume = OverridesParser.create().parse_override(quote_path(given[-1], ("resume",))).value() if given else None
+    except HydraException:
+        return []  # a malformed override: Hydra reports it well itself
+    if resume is None:
+        return []
+    choices = [o for o in stored_overrides(load_checkpoint(resume)) if chosen_group(o) not in (None, *SWEEP_GROUPS)]
+    return [choice for choice in choices if choice not in args]
+
+
+@console_script("gan-train", path_keys=("resume",), distributed=True, leading_args=resumed_choices)
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Returns the best value of eval.best (for sweepers), or None when the run was not evaluated."""
