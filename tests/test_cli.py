@@ -12,8 +12,8 @@ from PIL import Image
 
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.distributed import START_TIME_VARIABLE
-from tests.disk_data import write_image_folder
-from tests.helpers import FAST, run_cli, run_clis
+from tests.disk_data import write_idx_dataset, write_image_folder
+from tests.helpers import FAST, assert_user_error, run_cli, run_clis
 
 
 def digest(path: Path) -> str:
@@ -84,6 +84,29 @@ def test_bad_input_leaves_no_run_directory(tmp_path):
     for args in (["model=dcgann"], ["train.batch_size=0"], ["resume=/nonexistent/run"]):
         run_cli("gan-train", *args, cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_data_files_are_refused_before_the_run_directory_exists(tmp_path):
+    """Checked from headers and names alone, before anything is created: MNIST copies cut short or
+    with the wrong magic number, and an image folder without images."""
+    images = "MNIST/raw/train-images-idx3-ubyte"
+    for root in ("cut", "magic"):
+        write_idx_dataset(tmp_path / root, "MNIST")
+    data = (tmp_path / "cut" / images).read_bytes()
+    (tmp_path / "cut" / images).write_bytes(data[:1000])
+    (tmp_path / "magic" / images).write_bytes(b"\x1f\x8b" + data[2:])  # a gzip file's magic number
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    (tmp_path / "empty" / "cats" / "notes.txt").write_text("no image here")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    commands = [("gan-train", f"dataset.root={tmp_path / root}") for root in ("cut", "magic")]
+    commands.append(("gan-train", "dataset=image_folder", f"dataset.path={tmp_path / 'empty'}"))
+    cut, magic, empty = run_clis(commands, cwd=cwd)
+    assert_user_error(cut, f"dataset.root={tmp_path / 'cut'}: {tmp_path / 'cut' / images}: the header promises shape (40, 28, 28) "
+                      "(31376 bytes) but the file has 1000 bytes")  # fmt: skip
+    assert_user_error(magic, f"{tmp_path / 'magic' / images} is not an IDX file")
+    assert_user_error(empty, f"dataset.path={tmp_path / 'empty'}: {tmp_path / 'empty'} holds no image files")
+    assert list(cwd.iterdir()) == []
 
 
 def snapshot(folder: Path) -> dict[Path, tuple[str, int]]:

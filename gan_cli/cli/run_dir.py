@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from gan_cli.cli import quote_path, user_errors
+from gan_cli.data import check_dataset_files
 from gan_cli.errors import GanError
 from gan_cli.files import check_writable, create_new_folder
 from gan_cli.metrics.suite import higher_is_better
@@ -100,11 +101,13 @@ class RunGuard(Callback):
     """Refuses a gan-train command before its run directory is created or written, and gives every
     new run or sweep a folder of its own.
 
-    Checks the config's values, that `resume` points at a checkpoint, that the run directory (or a
-    sweep's folder) can be written, and that a new run or sweep does not reuse a folder that already
-    holds a run's checkpoints (continuing one requires `resume`, unless a scheduler restarted this
-    very command: see `restarted_run`). Under torchrun, that the batch splits over the processes and
-    that no sweep is started in every process; for an Optuna search, that its runs are evaluated.
+    Checks the config's values, a new run's dataset files where that is cheap (check_dataset_files;
+    a resumed run's data is that of its stored config, read later), that `resume` points at a
+    checkpoint, that the run directory (or a sweep's folder) can be written, and that a new run or
+    sweep does not reuse a folder that already holds a run's checkpoints (continuing one requires
+    `resume`, unless a scheduler restarted this very command: see `restarted_run`). Under torchrun,
+    that the batch splits over the processes and that no sweep is started in every process; for an
+    Optuna search, that its runs are evaluated.
 
     A new run's timestamped folder (outputs/<date>/<time>, multirun/<date>/<time> for a sweep) is
     created here, once every check passed, with os.mkdir: another command started in the same
@@ -121,9 +124,11 @@ class RunGuard(Callback):
             run_dir = Path(config.hydra.run.dir)
             new_folder = _claims_new_run_dir(config, run_dir)
             if config.resume is not None:
-                checkpoint_path(config.resume)
-            elif restarted_run(run_dir) is None and not new_folder:
-                _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
+                checkpoint_path(config.resume)  # its data: read with the run's own config, rebuilt by gan-train
+            else:
+                check_dataset_files(config.dataset)
+                if restarted_run(run_dir) is None and not new_folder:
+                    _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
             check_writable(run_dir, "the run directory")
             if new_folder:
                 claimed = distributed.current().from_rank_0(lambda: create_new_folder(run_dir, "the run directory"))

@@ -197,14 +197,10 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
     folder is a class (sorted names: label k is class_names[k]); images directly in the folder make
     the whole tree unlabelled.
     """
-    if path is None:
-        raise GanError("dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise GanError(f"dataset.path={path}: {folder} is not a folder" + (" (it does not exist)" if not folder.exists() else ""))
-    files = sorted(p for p in folder.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(folder)))
+    folder = _image_folder(path)
+    files = sorted(_image_files(folder))
     if not files:
-        raise GanError(f"{folder} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)")
+        raise _no_image_files(path, folder)
     tops = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else None for p in files]
     if None in tops:
         if any(tops):
@@ -213,6 +209,32 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
     class_names = sorted(set(tops))
     labels = torch.tensor([class_names.index(top) for top in tops], dtype=torch.long)
     return folder, files, labels, class_names
+
+
+def check_image_folder(path: str | None) -> None:
+    """What can be checked before a run starts, decoding nothing: dataset.path is a folder holding at
+    least one image file (by its extension; the search stops at the first)."""
+    folder = _image_folder(path)
+    if next(_image_files(folder), None) is None:
+        raise _no_image_files(path, folder)
+
+
+def _image_folder(path: str | None) -> Path:
+    if path is None:
+        raise GanError("dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise GanError(f"dataset.path={path}: {folder} is not a folder" + (" (it does not exist)" if not folder.exists() else ""))
+    return folder
+
+
+def _image_files(folder: Path):
+    """The image files anywhere under `folder`, by extension, hidden files and folders left out."""
+    return (p for p in folder.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(folder)))
+
+
+def _no_image_files(path: str, folder: Path) -> GanError:
+    return GanError(f"dataset.path={path}: {folder} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)")
 
 
 def _hidden(relative: Path) -> bool:
