@@ -11,7 +11,9 @@ process inside the write (see tests/test_faults.py). Unset, it costs nothing.
 """
 
 import errno
+import itertools
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
+        fd, tmp_name = _create_partial(path)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -46,6 +48,21 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             raise GanError(f"could not write {path}: {_describe(err)}; any previous version of it is intact") from err
         raise
     _fsync_directory(path.parent)
+
+
+def _create_partial(path: Path) -> tuple[int, str]:
+    """(descriptor, name) of a new, empty partial file beside `path`, open for writing.
+
+    Created with mode 0666 less the umask, as open() creates files: tempfile.mkstemp would give 0600
+    whatever the umask, and other users could not read a shared run's checkpoints and grids.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        name = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}"))
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue  # O_EXCL: another write holds this random name; draw another
 
 
 def remove_interrupted_writes(folder: Path) -> list[Path]:
@@ -75,6 +92,23 @@ def check_writable(folder: Path, what: str) -> None:
             pass
     except OSError as err:
         raise GanError(f"cannot write {what} {folder}: {existing} is not writable ({_describe(err)})") from err
+
+
+def create_new_folder(folder: Path, what: str) -> Path:
+    """Create `folder`, or when it exists already the first of `<folder>_2`, `<folder>_3`, ... that does
+    not; returns the folder created. os.mkdir is atomic: of two commands that ask for one name at
+    the same moment (two runs started in the same second), exactly one gets it, so each gets its own.
+    """
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        for candidate in itertools.chain([folder], (folder.with_name(f"{folder.name}_{n}") for n in itertools.count(2))):
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue  # another run's folder
+    except OSError as err:
+        raise GanError(f"cannot create {what} {folder}: {_describe(err)}") from err
 
 
 def _describe(err: OSError) -> str:

@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import FAST, run_cli
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.distributed import START_TIME_VARIABLE
+from tests.disk_data import write_idx_dataset, write_image_folder
+from tests.helpers import FAST, assert_user_error, run_cli, run_clis
 
 
 def digest(path: Path) -> str:
@@ -86,6 +90,29 @@ def test_bad_input_leaves_no_run_directory(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_broken_data_files_are_refused_before_the_run_directory_exists(tmp_path):
+    """Checked from headers and names alone, before anything is created: MNIST copies cut short or
+    with the wrong magic number, and an image folder without images."""
+    images = "MNIST/raw/train-images-idx3-ubyte"
+    for root in ("cut", "magic"):
+        write_idx_dataset(tmp_path / root, "MNIST")
+    data = (tmp_path / "cut" / images).read_bytes()
+    (tmp_path / "cut" / images).write_bytes(data[:1000])
+    (tmp_path / "magic" / images).write_bytes(b"\x1f\x8b" + data[2:])  # a gzip file's magic number
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    (tmp_path / "empty" / "cats" / "notes.txt").write_text("no image here")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    commands = [("gan-train", f"dataset.root={tmp_path / root}") for root in ("cut", "magic")]
+    commands.append(("gan-train", "dataset=image_folder", f"dataset.path={tmp_path / 'empty'}"))
+    cut, magic, empty = run_clis(commands, cwd=cwd)
+    assert_user_error(cut, f"dataset.root={tmp_path / 'cut'}: {tmp_path / 'cut' / images}: the header promises shape (40, 28, 28) "
+                      "(31376 bytes) but the file has 1000 bytes")  # fmt: skip
+    assert_user_error(magic, f"{tmp_path / 'magic' / images} is not an IDX file")
+    assert_user_error(empty, f"dataset.path={tmp_path / 'empty'}: {tmp_path / 'empty'} holds no image files")
+    assert list(cwd.iterdir()) == []
+
+
 def snapshot(folder: Path) -> dict[Path, tuple[str, int]]:
     """Every file under `folder` with its content digest and modification time."""
     return {p: (digest(p), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -109,6 +136,28 @@ def test_a_new_sweep_never_touches_an_existing_one(cli_run, tmp_path):
     assert snapshot(sweep) == before and list(tmp_path.iterdir()) == [sweep]
 
 
+def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    """Two runs and two sweeps given one start time (the variable through which torchrun's processes
+    share theirs): each command writes into a folder of its own, the second `<time>_2`."""
+    same_second = {START_TIME_VARIABLE: repr(time.time())}
+    commands = [("gan-train", *FAST, "train.steps=2", f"seed={seed}") for seed in (1, 2)]
+    commands += [("gan-train", "-m", *FAST, "train.steps=2", f"seed={seed}") for seed in (3, 4)]
+    results = run_clis(commands, cwd=tmp_path, env=same_second)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    runs = sorted((tmp_path / "outputs").glob("*/*"))
+    sweeps = sorted((tmp_path / "multirun").glob("*/*"))
+    for folders in (runs, sweeps):
+        assert [folder.name for folder in folders] == [folders[0].name, f"{folders[0].name}_2"]
+    jobs = [next(sweep.glob("0_*")) for sweep in sweeps]
+    for folders, seeds in ((runs, {1, 2}), (jobs, {3, 4})):
+        assert {load_checkpoint(folder)["config"]["seed"] for folder in folders} == seeds  # each its own run
+        for folder in folders:
+            seed = load_checkpoint(folder)["config"]["seed"]
+            assert (folder / "train.log").read_text().count("Finished 2 steps") == 1
+            assert f"Run directory: {folder}" in results[seed - 1].stdout
+
+
 def test_resume_continues_in_the_same_directory(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli("gan-train", *FAST, f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
@@ -126,3 +175,19 @@ def test_resume_continues_in_the_same_directory(tmp_path):
     assert (run_dir / "samples" / "step_0000030.png").is_file()
     assert (run_dir / ".hydra" / "config.yaml").read_text() == first_config  # the first invocation's record stays
     assert len(list((run_dir / ".hydra").glob("resume_*/overrides.yaml"))) == 2  # one per resume attempt
+
+
+def test_resume_of_an_image_folder_run_takes_its_dataset_keys(tmp_path):
+    """dataset.path and dataset.workers exist only in dataset=image_folder, which the resume command
+    does not repeat: gan-train composes it against the resumed run's own groups."""
+    folder = write_image_folder(tmp_path / "pets")
+    data = ["dataset=image_folder", f"dataset.path={folder}", "dataset.image_size=16", "dataset.workers=0"]
+    run_dir = tmp_path / "run"
+    first = run_cli("gan-train", *FAST, *data, "train.batch_size=4", "train.steps=4", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    moved = shutil.move(folder, tmp_path / "moved")
+    result = run_cli("gan-train", f"resume={run_dir}", f"dataset.path={moved}", "dataset.workers=1", "train.steps=6", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Resume changes dataset.path: {folder} -> {moved}" in result.stdout and "resuming at step 4" in result.stdout
+    assert f"Decoded 8 of 9 images of {moved}" in result.stdout
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 6

@@ -2,6 +2,7 @@
 the messages for missing or broken files. Nothing is downloaded."""
 
 import logging
+import os
 import pickle
 
 from functools import partial
@@ -183,6 +184,21 @@ def test_image_folder_streams_when_over_budget_and_resumes_exactly(tmp_path, wor
     resumed.load_state_dict(state)
     for (x, y), (x2, y2) in zip(expected, (resumed.next() for _ in range(4))):
         assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("budget", ["4096", "0"])  # decoded into memory, streamed
+def test_workers_are_capped_at_the_cpus_this_process_may_use(tmp_path, monkeypatch, caplog, recwarn, budget):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # a machine with one CPU for us
+    folder = write_image_folder(tmp_path / "pets")
+    with caplog.at_level(logging.INFO):
+        source = source_for(["dataset=image_folder", f"dataset.path={folder}", "dataset.image_size=8",
+                             "dataset.workers=2", f"dataset.memory_budget_mb={budget}"])
+        source.next()
+    capped = [r.message for r in caplog.records if "dataset.workers=" in r.message]
+    assert capped == ["dataset.workers=2 capped at 1, the number of CPUs this process may use"]
+    assert not [w for w in recwarn if "worker" in str(w.message)]  # torch's warning about too many workers
+    if isinstance(source, StreamedBatchSource):
+        assert source.loader.num_workers == 1
 
 
 def test_a_file_broken_after_its_header_is_replaced_while_streaming(tmp_path, caplog):

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from gan_cli.errors import GanError
 from gan_cli.files import PARTIAL_SUFFIX, SLOW_WRITES_VARIABLE
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from gan_cli.training.loop import training_loop
-from tests.helpers import FAST, TrainProcess, compose_train, resume_tiny, run_cli
+from tests.helpers import FAST, TrainProcess, compose_train, resume_tiny, run_cli, train_tiny
 
 CHECKPOINT_EVERY = 10
 SAMPLES_EVERY = 5
@@ -164,6 +165,18 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tiny_run, tmp_path, monkeypat
     monkeypatch.undo()
     assert digest(last) == kept and load_checkpoint(run_dir)["step"] == 6
     assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))  # the failed write cleaned up after itself
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    """As files written with open(): 0666 less the umask, so that others can read a shared run's files."""
+    previous = os.umask(umask)
+    try:
+        train_tiny(tmp_path / "run")
+    finally:
+        os.umask(previous)
+    for name in ("checkpoints/last.pt", "samples/step_0000006.png"):
+        assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == mode, name
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -21,7 +22,7 @@ from gan_cli.cli import check_plugins, quote_path, report
 from gan_cli.cli.jobs import job_device
 from gan_cli.cli.run_dir import MAX_JOB_DIR, job_dir_name
 from gan_cli.errors import GanError
-from tests.helpers import FAST, assert_user_error, run_cli
+from tests.helpers import FAST, TrainProcess, assert_user_error, run_cli
 
 # Four steps per job on synthetic 1x28x28 data, evaluated (against real MNIST: eval.required) at steps 2 and 4.
 EVALUATED = FAST + ["train.steps=4", "log.every=2", "eval.required=true", "eval.n=10", "eval.every=2"]
@@ -115,6 +116,27 @@ def test_a_job_resumes_from_its_sweep_folder_as_named(sweep, tmp_path):
     assert "resuming at step 4" in result.stdout
     assert torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] == 6
     assert len(list((job / ".hydra").glob("resume_*"))) == 1
+
+
+def test_finished_jobs_rank_first_and_a_refused_resume_changes_no_status(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report.*"))
+    jobs = jobs_of(copy)
+    by_fid = sorted(range(4), key=lambda n: (best_fid(jobs[n]), n))
+    best, second = jobs[by_fid[0]], jobs[by_fid[1]]
+    refused = run_cli("gan-train", f"resume={second}", "model.g_width=16", cwd=tmp_path)
+    assert_user_error(refused, "model.g_width: 8 -> 16")
+    # The best job resumed for longer and stopped by SIGTERM: incomplete, its best FID still the best.
+    stopped = TrainProcess(f"resume={best}", "train.steps=1000", cwd=tmp_path)
+    stopped.wait_for_line("step ")
+    stopped.process.send_signal(signal.SIGTERM)
+    assert stopped.finish() == 128 + signal.SIGTERM
+    report.main([str(copy)])
+    rows = report_rows(copy)
+    assert [int(row["job"]) for row in rows] == [*by_fid[1:], by_fid[0]]
+    assert [row["status"] for row in rows] == ["finished"] * 3 + ["incomplete"]
+    report.main([str(copy / second.name)])  # one job
+    assert "\n1 job, ranked by the best fid (lower is better).\n" in (copy / second.name / "report.md").read_text()
 
 
 def test_a_failing_job_fails_alone_and_the_sweep_reports_it(tmp_path):

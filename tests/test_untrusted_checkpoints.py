@@ -105,6 +105,24 @@ def test_gan_sample_builds_only_registry_models_whatever_target_the_file_names(t
         generator_from_checkpoint(checkpoint)
 
 
+def test_weights_that_do_not_fit_the_stored_config_are_refused_in_one_line(tiny_run, tmp_path):
+    """A config edited after training (g_width 8 -> 16): the first tensor that differs, with both shapes."""
+    forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", model={"g_width": 16})
+    first, weights = next(iter(load_checkpoint(tiny_run)["generator_ema"].items()))
+    assert weights.shape[1] == 16  # g_width 8: the first layer has 2 * 8 output channels
+    wider = (weights.shape[0], 32, *weights.shape[2:])
+    commands = [("gan-sample", f"ckpt={tmp_path / 'run'}", "out=grid.png"), ("gan-eval", f"ckpt={tmp_path / 'run'}", "n=10")]
+    for (command, *_), result in zip(commands, run_clis(commands, cwd=tmp_path)):
+        assert result.returncode == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line == (
+            f"{command}: error: the checkpoint's stored config and its weights disagree: {first} has shape "
+            f"{tuple(weights.shape)} in the weights but {wider} in the model its config describes; the file was "
+            "altered, or its config and weights come from different runs"
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no grid, no metrics file
+
+
 def test_resume_refuses_an_optimizer_target_in_the_stored_config(tiny_run, tmp_path):
     config = load_checkpoint(tiny_run)["config"]
     config["optimizer"]["generator"]["_target_"] = "os.system"

@@ -6,6 +6,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from importlib.util import find_spec
+from typing import Callable
 from unittest import mock
 
 import hydra._internal.utils as hydra_utils
@@ -42,19 +43,26 @@ PLUGINS = {
 }
 
 
-def console_script(prog: str, path_keys: tuple[str, ...] = (), distributed: bool = False):
+def console_script(
+    prog: str,
+    path_keys: tuple[str, ...] = (),
+    distributed: bool = False,
+    leading_args: Callable[[list[str]], list[str]] | None = None,
+):
     """Wrap a @hydra.main function as the console script `prog`: check what Hydra cannot report cleanly
     and quote the paths given to `path_keys` before handing the command line to Hydra. `distributed`:
-    under torchrun, join the process group first, so that all processes agree on the run directory."""
+    under torchrun, join the process group first, so that all processes agree on the run directory.
+    `leading_args(args)`: arguments to put in front of the command line (which then wins over them)."""
 
     def wrap(hydra_main):
         @functools.wraps(hydra_main)
         def main() -> None:
             with user_errors(prog):
                 check_new_keys(sys.argv[1:])
-                check_group_choices(sys.argv[1:])
-                check_plugins(sys.argv[1:])
-            sys.argv[1:] = [quote_path(arg, path_keys) for arg in sys.argv[1:]]
+                args = [*leading_args(sys.argv[1:]), *sys.argv[1:]] if leading_args else sys.argv[1:]
+                check_group_choices(args)
+                check_plugins(args)
+            sys.argv[1:] = [quote_path(arg, path_keys) for arg in args]
             with process_group(agree_start_time=True) if distributed else nullcontext(), composition_errors(prog):
                 hydra_main()
 
@@ -149,15 +157,28 @@ def quote_path(arg: str, path_keys: tuple[str, ...]) -> str:
     return arg
 
 
+@functools.cache
+def config_groups() -> dict:
+    """{name: folder} of the shipped config groups (dataset, model, loss, experiment, ...)."""
+    configs = resources.files("gan_cli.configs")
+    return {folder.name: folder for folder in configs.iterdir() if folder.is_dir() and not folder.name.startswith("_")}
+
+
+def chosen_group(arg: str) -> str | None:
+    """The config group that the override `arg` chooses an option of (`dataset=image_folder` ->
+    dataset), or None for an override of a key."""
+    group = arg.split("=", 1)[0].lstrip("~+")
+    return group if "=" in arg and group in config_groups() else None
+
+
 def check_group_choices(args: list[str]) -> None:
     """Refuse a config group given something other than an option name, such as `model=0` or
     `dataset=null`: Hydra 1.3 crashes on those with a traceback instead of a message."""
-    configs = resources.files("gan_cli.configs")
-    groups = {folder.name: folder for folder in configs.iterdir() if folder.is_dir() and not folder.name.startswith("_")}
+    groups = config_groups()
     parser = OverridesParser.create()
     for arg in args:
-        group = arg.split("=", 1)[0].lstrip("~+")
-        if "=" not in arg or group not in groups:
+        group = chosen_group(arg)
+        if group is None:
             continue
         try:
             override = parser.parse_override(arg)

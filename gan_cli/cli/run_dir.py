@@ -2,10 +2,11 @@
 
 Resolvers used by configs/train.yaml:
   gan_run_dir       hydra.run.dir: the resumed run's own folder, or a new timestamped one
+                    (outputs/<date>/<time>, which RunGuard makes the run's own: `<time>_2` if taken)
   gan_config_subdir hydra.output_subdir: `.hydra` for a new run; a resumed run records its own
                     invocation in `.hydra/resume_<time>` and keeps the first one intact
   gan_now           like Hydra's `now`, but the same instant in every process of a torchrun, so that
-                    they all name the same run directory
+                    they all name the same run directory (also names a sweep's folder)
   gan_job_dir       hydra.sweep.subdir: `<job number>_<its overrides>`, one valid folder name per job
   gan_direction     an Optuna preset's direction: the way its metric (eval.best) improves
 """
@@ -17,11 +18,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
-from gan_cli.cli import user_errors
+from gan_cli.cli import quote_path, user_errors
+from gan_cli.data import check_dataset_files
 from gan_cli.errors import GanError
-from gan_cli.files import check_writable
+from gan_cli.files import check_writable, create_new_folder
 from gan_cli.metrics.suite import higher_is_better
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import checkpoint_path
@@ -38,14 +40,20 @@ RESTART_COUNTS = ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT")
 
 
 def run_dir_for(resume: str | None, new_run_dir: str) -> str:
+    return resumed_run_dir(resume) or new_run_dir
+
+
+def resumed_run_dir(resume: str | None) -> str | None:
+    """The folder of the run that `resume` continues; None for a new run, and for a checkpoint from
+    elsewhere, which continues in a new folder."""
     if resume is None:
-        return new_run_dir
+        return None
     path = Path(resume).expanduser()
     if path.is_dir():
         return str(path)
     if path.parent.name == "checkpoints":  # <run dir>/checkpoints/<file>.pt
         return str(path.parent.parent)
-    return new_run_dir  # a checkpoint from elsewhere continues in a new folder
+    return None
 
 
 def config_subdir_for(resume: str | None, timestamp: str) -> str:
@@ -90,13 +98,23 @@ def restarted_run(run_dir: Path) -> str | None:
 
 
 class RunGuard(Callback):
-    """Refuses a gan-train command before its run directory is created or written.
+    """Refuses a gan-train command before its run directory is created or written, and gives every
+    new run or sweep a folder of its own.
 
-    Checks the config's values, that `resume` points at a checkpoint, that the run directory (or a
-    sweep's folder) can be written, and that a new run or sweep does not reuse a folder that already
-    holds a run's checkpoints (continuing one requires `resume`, unless a scheduler restarted this
-    very command: see `restarted_run`). Under torchrun, that the batch splits over the processes and
-    that no sweep is started in every process; for an Optuna search, that its runs are evaluated.
+    Checks the config's values, a new run's dataset files where that is cheap (check_dataset_files;
+    a resumed run's data is that of its stored config, read later), that `resume` points at a
+    checkpoint, that the run directory (or a sweep's folder) can be written, and that a new run or
+    sweep does not reuse a folder that already holds a run's checkpoints (continuing one requires
+    `resume`, unless a scheduler restarted this very command: see `restarted_run`). Under torchrun,
+    that the batch splits over the processes and that no sweep is started in every process; for an
+    Optuna search, that its runs are evaluated.
+
+    A new run's timestamped folder (outputs/<date>/<time>, multirun/<date>/<time> for a sweep) is
+    created here, once every check passed, with os.mkdir: another command started in the same
+    second may want the same name, and the one that comes second takes `<time>_2` (then `_3`, ...)
+    instead of writing over the first one's checkpoints. Under torchrun rank 0 creates it and the
+    other processes take its choice. A folder named with hydra.run.dir or hydra.sweep.dir is used as
+    given (refused if it holds checkpoints), as are a resumed run's and a restarted run's own.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
@@ -104,11 +122,18 @@ class RunGuard(Callback):
             check_train_config(config)
             _check_processes(config)
             run_dir = Path(config.hydra.run.dir)
+            new_folder = _claims_new_run_dir(config, run_dir)
             if config.resume is not None:
-                checkpoint_path(config.resume)
-            elif restarted_run(run_dir) is None:
-                _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
+                checkpoint_path(config.resume)  # its data: read with the run's own config, rebuilt by gan-train
+            else:
+                check_dataset_files(config.dataset)
+                if restarted_run(run_dir) is None and not new_folder:
+                    _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
             check_writable(run_dir, "the run directory")
+            if new_folder:
+                claimed = distributed.current().from_rank_0(lambda: create_new_folder(run_dir, "the run directory"))
+                with read_write(config.hydra.run):
+                    config.hydra.run.dir = str(claimed)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         with user_errors("gan-train"):
@@ -123,14 +148,38 @@ class RunGuard(Callback):
                     "eval.every, and use dataset=mnist or eval.required=true (hparams_search presets do)"
                 )
             sweep_dir = Path(config.hydra.sweep.dir)
-            _refuse_existing_checkpoints(sweep_dir, "**/checkpoints/*.pt", "hydra.sweep.dir")
+            named = _on_command_line(config, "hydra.sweep.dir")
+            if named:
+                _refuse_existing_checkpoints(sweep_dir, "**/checkpoints/*.pt", "hydra.sweep.dir")
             check_writable(sweep_dir, "the sweep folder")
+            if not named:
+                _use_sweep_dir(config, create_new_folder(sweep_dir, "the sweep folder"))
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         """Each job of a multirun has its own overrides: check its values too."""
         with user_errors("gan-train"):
             check_train_config(config)
             _check_processes(config)
+
+
+def _on_command_line(config: DictConfig, key: str) -> bool:
+    """Whether the command line sets Hydra's `key` (such as hydra.run.dir)."""
+    return any(override.lstrip("+~").split("=", 1)[0] == key for override in config.hydra.overrides.hydra)
+
+
+def _claims_new_run_dir(config: DictConfig, run_dir: Path) -> bool:
+    """Whether this run writes into a new timestamped folder, rather than the one the command line
+    names, the resumed run's own or the one a scheduler restarted."""
+    named = _on_command_line(config, "hydra.run.dir")
+    return not named and resumed_run_dir(config.resume) is None and restarted_run(run_dir) is None
+
+
+def _use_sweep_dir(config: DictConfig, folder: Path) -> None:
+    """Make the sweep write into `folder`: the launcher reads hydra.sweep.dir, and composes each job's
+    config again from the command line's Hydra overrides, so the folder goes there too."""
+    with read_write(config.hydra):
+        config.hydra.sweep.dir = str(folder)
+        config.hydra.overrides.hydra.append(quote_path(f"hydra.sweep.dir={folder}", ("hydra.sweep.dir",)))
 
 
 def _check_processes(config: DictConfig) -> None:

@@ -5,25 +5,45 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
-from gan_cli.cli import console_script
+from gan_cli.cli import chosen_group, console_script, quote_path
 from gan_cli.cli.jobs import in_sweep, job_device, job_errors, register_optuna_sweeper
 from gan_cli.cli.run_dir import register_resolvers, restarted_run
 from gan_cli.files import remove_interrupted_writes
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
-from gan_cli.training.resume import resumed_config
+from gan_cli.training.resume import resumed_config, stored_overrides
 from gan_cli.validation import check_train_config
 
 log = logging.getLogger("gan_cli.train")
 register_resolvers()
 register_optuna_sweeper()
+# Groups that only say how a sweep ran its jobs; a resume is one run (and hparams_search would make it a sweep).
+SWEEP_GROUPS = ("launcher", "hparams_search")
 
 
-@console_script("gan-train", path_keys=("resume",), distributed=True)
+def resumed_choices(args: list[str]) -> list[str]:
+    """The config-group choices (dataset=image_folder, experiment=...) of the run that `resume=` in
+    `args` continues, to go in front of the command line: Hydra then composes it against that run's
+    groups, so that keys only they have (an image folder's dataset.path) may be given on resume
+    without repeating its choices. Nothing for a command without `resume=`."""
+    given = [arg for arg in args if arg.startswith("resume=")]
+    try:
+        resume = OverridesParser.create().parse_override(quote_path(given[-1], ("resume",))).value() if given else None
+    except HydraException:
+        return []  # a malformed override: Hydra reports it well itself
+    if resume is None:
+        return []
+    choices = [o for o in stored_overrides(load_checkpoint(resume)) if chosen_group(o) not in (None, *SWEEP_GROUPS)]
+    return [choice for choice in choices if choice not in args]
+
+
+@console_script("gan-train", path_keys=("resume",), distributed=True, leading_args=resumed_choices)
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Returns the best value of eval.best (for sweepers), or None when the run was not evaluated."""
@@ -31,22 +51,25 @@ def main(cfg: DictConfig) -> float | None:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         parallel = distributed.current()
-        if parallel.is_main:
-            log.info(f"Run directory: {run_dir}")
-            for leftover in remove_interrupted_writes(run_dir):
-                log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
-        else:
+        if not parallel.is_main:
             _leave_logs_to_rank_0()
         overrides = list(hydra_cfg.overrides.task)
         resume, restart = cfg.resume, restarted_run(run_dir)
         if resume is None and restart:
-            log.info(f"Continuing this run from its checkpoints/last.pt: {restart}")
             resume = str(run_dir)
         checkpoint = None
         if resume is not None:
+            # Checked before this attempt logs its first line: a refused resume leaves the run's
+            # train.log as it was, and with it the status gan-report reads there.
             checkpoint = load_checkpoint(resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
+        if parallel.is_main:
+            log.info(f"Run directory: {run_dir}")
+            if restart:
+                log.info(f"Continuing this run from its checkpoints/last.pt: {restart}")
+            for leftover in remove_interrupted_writes(run_dir):
+                log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
         if in_sweep() and not parallel.distributed:
             cfg.device = job_device(cfg.device, hydra_cfg.job.num)
         return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)

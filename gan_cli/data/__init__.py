@@ -14,15 +14,18 @@ from omegaconf import DictConfig
 from gan_cli.data.celeba import celeba_files
 from gan_cli.data.cifar10 import load_cifar10
 from gan_cli.data.fake import make_fake_images
-from gan_cli.data.image_files import ImageFiles, check_batch_size, file_batch_source, scan_image_folder
-from gan_cli.data.mnist import load_mnist
+from gan_cli.data.image_files import ImageFiles, check_batch_size, check_image_folder, file_batch_source, scan_image_folder
+from gan_cli.data.mnist import check_mnist_files, load_mnist
 from gan_cli.data.source import DataShape, TensorBatchSource
 from gan_cli.data.stacked_mnist import NUM_MODES, load_stacked_mnist
 from gan_cli.data.streamed import StreamedBatchSource
 from gan_cli.data.toy import MIXTURES, load_toy
 from gan_cli.errors import GanError
 
-__all__ = ["DATASETS", "DataShape", "TensorBatchSource", "StreamedBatchSource", "build_batch_source", "is_vector_dataset"]
+__all__ = [
+    "DATASETS", "DataShape", "TensorBatchSource", "StreamedBatchSource", "build_batch_source", "check_dataset_files",
+    "is_vector_dataset",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,21 @@ DATASETS = {
     "fake": _fake,
     **{name: _toy for name in MIXTURES},
 }
+
+
+# Datasets read from MNIST's IDX files -> which MNIST (mnist.FOLDERS): Stacked MNIST is built from MNIST.
+IDX_DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
+
+
+def check_dataset_files(cfg: DictConfig) -> None:
+    """Cheap checks of the dataset's files, made before the run directory exists (each message names
+    its key): the IDX headers of MNIST's files that are present, and that an image folder holds an
+    image. Everything else, and missing files (downloaded when dataset.download allows), is for the
+    loader."""
+    if cfg.name in IDX_DATASETS:
+        check_mnist_files(cfg.root, cfg.split, cfg.download, IDX_DATASETS[cfg.name])
+    elif cfg.name == "image_folder":
+        check_image_folder(cfg.path)
 
 
 def is_vector_dataset(name: str) -> bool:

@@ -8,6 +8,7 @@ read are logged by name and skipped; a dataset with no readable image is an erro
 """
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -118,6 +119,7 @@ def file_batch_source(
 ) -> TensorBatchSource | StreamedBatchSource:
     """The batch source of `data`: decoded into memory when it fits the budget, otherwise streamed."""
     started = time.perf_counter()
+    workers = usable_workers(workers)
     shape = (data.channels, data.image_size, data.image_size)
     needed_mb = len(data.files) * data.bytes_per_image / 2**20
     decode_file = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
@@ -145,6 +147,16 @@ def file_batch_source(
     check_batch_size(batch_size, len(files))
     dataset = StreamedImages(files, decode_file)
     return StreamedBatchSource(dataset, shape, labels, data.num_classes, batch_size, device, seed, workers)
+
+
+def usable_workers(requested: int) -> int:
+    """dataset.workers, at most the CPUs this process may run on: more worker processes than CPUs only
+    compete for them (and torch's DataLoader warns about it at length)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if requested <= cpus:
+        return requested
+    log.info(f"dataset.workers={requested} capped at {cpus}, the number of CPUs this process may use")
+    return cpus
 
 
 def check_batch_size(batch_size: int, count: int) -> None:
@@ -185,14 +197,10 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
     folder is a class (sorted names: label k is class_names[k]); images directly in the folder make
     the whole tree unlabelled.
     """
-    if path is None:
-        raise GanError("dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise GanError(f"dataset.path={path}: {folder} is not a folder" + (" (it does not exist)" if not folder.exists() else ""))
-    files = sorted(p for p in folder.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(folder)))
+    folder = _image_folder(path)
+    files = sorted(_image_files(folder))
     if not files:
-        raise GanError(f"{folder} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)")
+        raise _no_image_files(path, folder)
     tops = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else None for p in files]
     if None in tops:
         if any(tops):
@@ -201,6 +209,32 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
     class_names = sorted(set(tops))
     labels = torch.tensor([class_names.index(top) for top in tops], dtype=torch.long)
     return folder, files, labels, class_names
+
+
+def check_image_folder(path: str | None) -> None:
+    """What can be checked before a run starts, decoding nothing: dataset.path is a folder holding at
+    least one image file (by its extension; the search stops at the first)."""
+    folder = _image_folder(path)
+    if next(_image_files(folder), None) is None:
+        raise _no_image_files(path, folder)
+
+
+def _image_folder(path: str | None) -> Path:
+    if path is None:
+        raise GanError("dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise GanError(f"dataset.path={path}: {folder} is not a folder" + (" (it does not exist)" if not folder.exists() else ""))
+    return folder
+
+
+def _image_files(folder: Path):
+    """The image files anywhere under `folder`, by extension, hidden files and folders left out."""
+    return (p for p in folder.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(folder)))
+
+
+def _no_image_files(path: str, folder: Path) -> GanError:
+    return GanError(f"dataset.path={path}: {folder} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)")
 
 
 def _hidden(relative: Path) -> bool:

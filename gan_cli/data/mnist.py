@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gan_cli.data.download import try_download
-from gan_cli.data.idx import read_idx
+from gan_cli.data.idx import check_idx_file, read_idx
 from gan_cli.errors import GanError
 
 FILES = {
@@ -22,15 +22,12 @@ def load_mnist(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images as uint8 (N, 1, 28, 28) and labels as int64 (N,) of one split of `dataset`
     (mnist or fashion_mnist)."""
-    if split not in FILES:
-        raise GanError(f"dataset.split={split!r} is not a split of {dataset}; use train or test")
     folder = FOLDERS[dataset]
-    raw = Path(root).expanduser() / folder / "raw"
-    paths = [_existing(raw / name) for name in FILES[split]]
+    raw, paths = _split_files(root, split, dataset)
     if None in paths:
         if download:
             try_download(folder, Path(root).expanduser(), _torchvision_download(folder))
-            paths = [_existing(raw / name) for name in FILES[split]]
+            raw, paths = _split_files(root, split, dataset)
         if None in paths:
             raise GanError(_missing_message(folder, raw, download))
     images = read_idx(paths[0])
@@ -41,6 +38,25 @@ def load_mnist(
             f"images {tuple(images.shape)} and labels {tuple(labels.shape)}"
         )
     return images.unsqueeze(1), labels.long()
+
+
+def check_mnist_files(root: str, split: str, download: bool, dataset: str = "mnist") -> None:
+    """What can be checked before a run starts, reading only IDX headers: the split's files that are
+    present have the IDX magic number and the size their header promises. Missing files are left to
+    load_mnist, which downloads them, unless `download` is off: then they are refused here."""
+    raw, paths = _split_files(root, split, dataset)
+    if None in paths and not download:
+        raise GanError(_missing_message(FOLDERS[dataset], raw, download))
+    for path in filter(None, paths):
+        check_idx_file(path, f"dataset.root={root}: {path}")
+
+
+def _split_files(root: str, split: str, dataset: str) -> tuple[Path, list[Path | None]]:
+    """(<root>/<folder>/raw, [the split's images file, its labels file]), None for a missing file."""
+    if split not in FILES:
+        raise GanError(f"dataset.split={split!r} is not a split of {dataset}; use train or test")
+    raw = Path(root).expanduser() / FOLDERS[dataset] / "raw"
+    return raw, [_existing(raw / name) for name in FILES[split]]
 
 
 def _existing(path: Path) -> Path | None:

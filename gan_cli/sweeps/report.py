@@ -3,7 +3,8 @@
 For the chosen metric, an evaluation value (fid, kid, is, precision, ...) or any TensorBoard scalar
 (loss/G, D(x), ...), each job gets its best value with its step, and its final value; the table adds
 the final value of every other evaluation value and of the two losses. Jobs are ranked by their best
-(or final) value in the direction the metric improves; jobs without a value come last, in job order.
+(or final) value in the direction the metric improves, finished jobs before the others (incomplete or
+failed, whose values are not final); jobs without a value come last in their group, in job order.
 """
 
 import csv
@@ -54,10 +55,11 @@ class SweepReport:
         self.finals = [name for name in (*evaluated, *logged) if name != metric]
 
     def _rank_key(self, row: Row) -> tuple:
+        unfinished = row.job.status != "finished"
         point = row.best if self.by == "best" else row.final
         if point is None or not math.isfinite(point[1]):
-            return (1, 0.0)
-        return (0, -point[1] if self.higher_is_better else point[1])
+            return (unfinished, 1, 0.0)
+        return (unfinished, 0, -point[1] if self.higher_is_better else point[1])
 
     @property
     def direction(self) -> str:
@@ -82,11 +84,8 @@ class SweepReport:
         return table
 
     def markdown(self, title: str) -> str:
-        lines = [
-            f"# Sweep report: {title}",
-            "",
-            f"{len(self.rows)} jobs, ranked by the {self.by} {self.metric} ({self.direction}).",
-        ]
+        jobs = f"{len(self.rows)} job" + ("" if len(self.rows) == 1 else "s")
+        lines = [f"# Sweep report: {title}", "", f"{jobs}, ranked by the {self.by} {self.metric} ({self.direction})."]
         if self.common:
             lines.append(f"Common to all jobs: {' '.join(self.common)}.")
         lines += ["", "| " + " | ".join(self.columns()) + " |", "|" + "---|" * len(self.columns())]

@@ -134,8 +134,31 @@ def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Modu
     weights = checkpoint["generator"]
     if use_ema and checkpoint.get("generator_ema") is not None:
         weights = checkpoint["generator_ema"]
+    mismatch = _first_mismatch(generator.state_dict(), weights)
+    if mismatch:
+        raise GanError(
+            f"the checkpoint's stored config and its weights disagree: {mismatch}; the file was altered, or its "
+            "config and weights come from different runs"
+        )
     try:
         generator.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise GanError(f"the checkpoint's weights do not fit the model its config describes: {err}") from err
+        raise GanError(f"the checkpoint's weights do not fit the model its config describes: {' '.join(str(err).split())}") from err
     return generator.eval()
+
+
+def _first_mismatch(expected: dict[str, torch.Tensor], weights) -> str | None:
+    """The first reason `weights` cannot load into a network whose state_dict is `expected`, as one
+    phrase (load_state_dict would list every tensor, a dozen lines); None when names and shapes fit."""
+    if not isinstance(weights, dict):
+        return f"the generator's weights are a {type(weights).__name__}, not a dict of tensors"
+    for name, tensor in expected.items():
+        if name not in weights:
+            return f"the weights lack {name}, which the model its config describes has"
+        shape = tuple(getattr(weights[name], "shape", ()))
+        if shape != tuple(tensor.shape):
+            return f"{name} has shape {shape} in the weights but {tuple(tensor.shape)} in the model its config describes"
+    extra = [name for name in weights if name not in expected]
+    if extra:
+        return f"the weights hold {extra[0]}, which the model its config describes has not"
+    return None

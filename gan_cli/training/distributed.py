@@ -29,6 +29,7 @@ import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -177,6 +178,22 @@ class Parallel:
                 f"the processes of this run disagree on {what} ({', '.join(f'rank {r}: {v}' for r, v in enumerate(values))}); "
                 "they must all read the same checkpoint: give the run directory on a file system every node shares"
             )
+
+    def from_rank_0(self, ask: Callable[[], Any]) -> Any:
+        """`ask()` called by rank 0 alone, its answer (or its GanError) given to every process: for a
+        choice all must share that only one may make, such as creating the run directory."""
+        if not self.distributed:
+            return ask()
+        answer = [None, None]  # [value, error message]
+        if self.is_main:
+            try:
+                answer[0] = ask()
+            except GanError as err:
+                answer[1] = str(err)
+        dist.broadcast_object_list(answer, src=0)
+        if answer[1] is not None:
+            raise GanError(answer[1])
+        return answer[0]
 
     @staticmethod
     def _max_over_ranks(value: int) -> int:

@@ -50,7 +50,7 @@ MUTABLE_ON_RESUME = (
 def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConfig, list[str]]:
     """(config to continue with, its full override list). Call inside a Hydra app (gan-train)."""
     # A launcher (launcher=slurm) only says where a sweep's jobs ran: a resumed run does not need its plugin.
-    overrides = [o for o in _stored_overrides(checkpoint) + new_overrides if not o.startswith(("resume=", "launcher="))]
+    overrides = [o for o in stored_overrides(checkpoint) + new_overrides if not o.startswith(("resume=", "launcher="))]
     try:
         cfg = compose(config_name="train", overrides=overrides)
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -68,7 +68,9 @@ def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConf
     return cfg, overrides
 
 
-def _stored_overrides(checkpoint: dict) -> list[str]:
+def stored_overrides(checkpoint: dict) -> list[str]:
+    """The command line a checkpoint stores (origin.overrides), refused when it is not a list of strings
+    or touches Hydra's own settings."""
     origin = checkpoint.get("origin")
     overrides = origin.get("overrides") if isinstance(origin, dict) else None
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
