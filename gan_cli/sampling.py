@@ -95,12 +95,15 @@ def output_kind(out: str | Path) -> str:
     return Path(out).suffix.lower().removeprefix(".")
 
 
-def write_images(images: torch.Tensor, out: Path, output_format: str, nrow: int = 8) -> str:
-    """Write `images` to `out` as a grid PNG, a folder of PNGs or an .npz; returns the format used."""
+def write_images(
+    images: torch.Tensor, out: Path, output_format: str, nrow: int = 8, arrays: dict[str, np.ndarray] | None = None
+) -> str:
+    """Write `images` to `out` as a grid PNG, a folder of PNGs or an .npz (holding `arrays` too, such
+    as the labels the images were drawn for); returns the format used."""
     if output_format == "grid":
         save_png(image_grid(images, nrow), out)
     elif output_format == "npz":
-        save_npz(images, out)
+        save_npz(images, out, **(arrays or {}))
     elif output_format == "images":
         for i, image in enumerate(images):
             save_png((image + 1) / 2, out / f"{i:06d}.png")
@@ -109,10 +112,11 @@ def write_images(images: torch.Tensor, out: Path, output_format: str, nrow: int 
     return output_format
 
 
-def save_npz(images: torch.Tensor, path: Path) -> None:
-    """`images` as uint8 (N, H, W, C) under the key `images`, the layout other tools read."""
+def save_npz(images: torch.Tensor, path: Path, **arrays: np.ndarray) -> None:
+    """`images` as uint8 (N, H, W, C) under the key `images`, the layout other tools read; `arrays`
+    (each with N rows) beside it under their own keys."""
     array = to_uint8(images).permute(0, 2, 3, 1).numpy()
-    atomic_write(path, lambda f: _savez(f, images=array))
+    atomic_write(path, lambda f: _savez(f, images=array, **arrays))
 
 
 def write_points(points: torch.Tensor, out: Path, output_format: str = "auto") -> str:
@@ -300,7 +304,7 @@ def _write_samples(generator: Generator, cfg, out: Path) -> str:
     output_format = NAMED_FORMATS[output_kind(cfg.out)] if cfg.format == "auto" else cfg.format
     if len(generator.sample_shape) == 1:
         return f"{len(samples)} points ({write_points(samples, out, output_format)}) to {out}"
-    used = write_images(samples, out, output_format, columns)
+    used = write_images(samples, out, output_format, columns, drawn_for(generator, inputs))
     return f"{len(inputs['z'])} images ({used}) to {out}"
 
 
@@ -322,6 +326,19 @@ def _write_traversals(generator: Generator, cfg, out: Path) -> str:
         save_png(image_grid(generate(generator, inputs, cfg.batch_size), nrow=len(inputs["z"]) // cfg.n), path)
         written.append(str(path))
     return f"code traversals to {', '.join(written)}"
+
+
+def drawn_for(generator: Generator, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """What each image was drawn for, to store beside it in an .npz (so that a scorer can check it):
+    `labels` int64 (N,), the class of a conditional generator's image, and `codes` int64 (N,), the
+    value of an InfoGAN generator's first categorical code. Empty for other generators."""
+    arrays = {}
+    if "y" in inputs:
+        arrays["labels"] = inputs["y"].cpu().numpy().astype(np.int64)
+    if generator.codes.categorical:
+        categories, _ = generator.codes.split_codes(inputs["c"])
+        arrays["codes"] = categories[0].cpu().numpy().astype(np.int64)
+    return arrays
 
 
 def _requested_inputs(generator: Generator, cfg) -> tuple[dict[str, torch.Tensor], int]:

@@ -8,12 +8,16 @@ import torch
 from PIL import Image
 
 from gan_cli.errors import GanError
+from gan_cli.metrics.image_files import read_images
 from gan_cli.sampling import (
     check_sample_config,
     class_grid_inputs,
+    generate,
     interpolation_inputs,
     lerp,
+    seeded_inputs,
     slerp,
+    to_uint8,
     traversal_inputs,
     write_requested_samples,
 )
@@ -45,7 +49,32 @@ def sample(run_dir, tmp_path, *overrides: str) -> str:
 def test_one_class(cgan_run, tmp_path):
     summary = sample(cgan_run, tmp_path, "label=3", "n=7", "out=three.npz")
     assert summary.startswith("7 images (npz)")
-    assert np.load(tmp_path / "three.npz")["images"].shape == (7, 28, 28, 1)
+    arrays = np.load(tmp_path / "three.npz")
+    assert arrays["images"].shape == (7, 28, 28, 1) and sorted(arrays.files) == ["images", "labels"]
+    assert arrays["labels"].dtype == np.int64 and arrays["labels"].tolist() == [3] * 7
+
+
+def test_npz_of_a_conditional_model_holds_the_label_of_each_image(cgan_run, tmp_path):
+    sample(cgan_run, tmp_path, "n=12", "seed=4", "out=drawn.npz")
+    arrays = np.load(tmp_path / "drawn.npz")
+    generator = generator_from_checkpoint(load_checkpoint(cgan_run))
+    inputs = seeded_inputs(generator, 12, seed=4)  # the labels gan-sample drew, at random
+    assert arrays["labels"].dtype == np.int64 and arrays["labels"].shape == (12,)
+    assert arrays["labels"].tolist() == inputs["y"].tolist() and len(set(arrays["labels"].tolist())) > 1
+    assert np.array_equal(arrays["images"], to_uint8(generate(generator, inputs)).permute(0, 2, 3, 1).numpy())
+    assert read_images(tmp_path / "drawn.npz").shape == (12, 1, 28, 28)  # gan-eval still reads it
+    sample(cgan_run, tmp_path, "labels=all", "nrow=2", "out=classes.npz")
+    assert np.load(tmp_path / "classes.npz")["labels"].tolist() == [k for k in range(10) for _ in range(2)]
+
+
+def test_npz_of_an_infogan_model_holds_its_first_categorical_code(infogan_run, tmp_path):
+    sample(infogan_run, tmp_path, "n=20", "out=codes.npz")
+    arrays = np.load(tmp_path / "codes.npz")
+    assert sorted(arrays.files) == ["codes", "images"]  # no labels: InfoGAN is not conditional
+    inputs = seeded_inputs(generator_from_checkpoint(load_checkpoint(infogan_run)), 20, seed=0)
+    assert arrays["codes"].dtype == np.int64 and arrays["codes"].shape == (20,)
+    assert arrays["codes"].tolist() == inputs["c"][:, :10].argmax(dim=1).tolist()
+    assert len(set(arrays["codes"].tolist())) > 1
 
 
 def test_a_folder_of_pngs_is_named_without_a_suffix_or_with_a_trailing_slash(cgan_run, tmp_path):
