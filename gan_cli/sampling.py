@@ -5,6 +5,7 @@ Used by gan-sample and by the training loop's sample grids. Images are float (N,
 
 import io
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from gan_cli.files import atomic_write
 from gan_cli.models.base import Generator
 
 OUTPUT_FORMATS = ("auto", "grid", "images", "npz")
+# The format an `out` name selects (by its output_kind) when format=auto.
+NAMED_FORMATS = {"png": "grid", "npz": "npz", "folder": "images"}
 
 
 def seeded_inputs(
@@ -83,33 +86,44 @@ def save_png(image: torch.Tensor, path: Path) -> None:
     atomic_write(path, lambda f: save_image(image, f, format="png"))
 
 
-def write_images(images: torch.Tensor, out: Path, output_format: str = "auto", nrow: int = 8) -> str:
-    """Write `images` to `out` as a grid PNG, a folder of PNGs or an .npz; returns the format used."""
-    if output_format not in OUTPUT_FORMATS:
-        raise GanError(f"format={output_format!r} is not an output format; use one of {', '.join(OUTPUT_FORMATS)}")
-    if output_format == "auto":
-        output_format = {".png": "grid", ".npz": "npz"}.get(out.suffix.lower(), "images")
+def output_kind(out: str | Path) -> str:
+    """What the name `out` asks for: "folder" (no suffix, or a trailing /), else its suffix ("png", "npz", ...).
+
+    Give the name as typed: a Path has already dropped the trailing / of `x.d/`."""
+    if str(out).endswith(("/", os.sep)) or not Path(out).suffix:
+        return "folder"
+    return Path(out).suffix.lower().removeprefix(".")
+
+
+def write_images(
+    images: torch.Tensor, out: Path, output_format: str, nrow: int = 8, arrays: dict[str, np.ndarray] | None = None
+) -> str:
+    """Write `images` to `out` as a grid PNG, a folder of PNGs or an .npz (holding `arrays` too, such
+    as the labels the images were drawn for); returns the format used."""
     if output_format == "grid":
         save_png(image_grid(images, nrow), out)
     elif output_format == "npz":
-        save_npz(images, out)
-    else:
+        save_npz(images, out, **(arrays or {}))
+    elif output_format == "images":
         for i, image in enumerate(images):
             save_png((image + 1) / 2, out / f"{i:06d}.png")
+    else:  # gan-sample resolves format=auto and refuses unknown formats before it comes here
+        raise ValueError(f"output_format={output_format!r}: use grid, npz or images")
     return output_format
 
 
-def save_npz(images: torch.Tensor, path: Path) -> None:
-    """`images` as uint8 (N, H, W, C) under the key `images`, the layout other tools read."""
+def save_npz(images: torch.Tensor, path: Path, **arrays: np.ndarray) -> None:
+    """`images` as uint8 (N, H, W, C) under the key `images`, the layout other tools read; `arrays`
+    (each with N rows) beside it under their own keys."""
     array = to_uint8(images).permute(0, 2, 3, 1).numpy()
-    atomic_write(path, lambda f: _savez(f, images=array))
+    atomic_write(path, lambda f: _savez(f, images=array, **arrays))
 
 
 def write_points(points: torch.Tensor, out: Path, output_format: str = "auto") -> str:
     """Write toy points (N, D) to `out`: an .npz with the float32 array `points` (N, D), or a picture
     (format grid, or auto with a .png: a histogram of 1-D points, a scatter of 2-D ones); returns the format."""
     if output_format == "auto":
-        output_format = {".png": "grid", ".npz": "npz"}.get(out.suffix.lower(), "images")
+        output_format = NAMED_FORMATS.get(output_kind(out))
     if output_format == "npz":
         atomic_write(out, lambda f: _savez(f, points=points.numpy().astype(np.float32)))
     elif output_format == "grid" and points.shape[1] <= 2:
@@ -208,52 +222,127 @@ def save_gif(frames: list[torch.Tensor], path: Path, frame_ms: int = 120) -> Non
 
 # --- gan-sample's modes ----------------------------------------------------------------------------
 
-SAMPLE_MODES = ("sample", "interpolate", "traverse")
+# What each mode writes, by the output_kind of `out`. Any other name would hold something other than it
+# says (a PNG named .npz, a folder named .jpg): it is refused before anything is written.
+MODE_OUTPUTS = {
+    "sample": {"png": "a grid", "npz": "arrays", "folder": "one PNG per image"},
+    "interpolate": {"png": "a grid with a row per walk", "gif": "an animation whose frames are the steps"},
+    "traverse": {"png": "one grid per code as <name>_<code>.png"},
+}
+SAMPLE_MODES = tuple(MODE_OUTPUTS)
+OUT_EXAMPLES = {"png": "out=<name>.png", "npz": "out=<name>.npz", "gif": "out=<name>.gif", "folder": "out=<folder>/"}
+
+
+def check_sample_config(cfg) -> None:
+    """Refuse a gan-sample config that cannot work, or of which a part would be silently ignored, before
+    the checkpoint is read or anything is written: one line naming each option at fault and what to use.
+    (What depends on the checkpoint, such as a label beyond its classes, is checked where it is used.)"""
+    problems = [f"{key}={cfg[key]} must be positive" for key in ("n", "nrow", "batch_size") if cfg[key] < 1]
+    if cfg.steps < 2:
+        problems.append(f"steps={cfg.steps} must be at least 2: a walk or a sweep needs both its ends")
+    if cfg.format not in OUTPUT_FORMATS:
+        problems.append(f"format={cfg.format!r} is not an output format; use one of {', '.join(OUTPUT_FORMATS)}")
+    if cfg.mode not in SAMPLE_MODES:
+        problems.append(f"mode={cfg.mode!r} is not a gan-sample mode; use one of {', '.join(SAMPLE_MODES)}")
+    else:
+        problems += _label_problems(cfg) + _output_problems(cfg)
+    if problems:
+        raise GanError("; ".join(problems))
+
+
+def _label_problems(cfg) -> list[str]:
+    if cfg.labels is not None and cfg.labels != "all":
+        return [f"labels={cfg.labels!r}: the only value is `all` (a row per class); for one class use label=<k>"]
+    if cfg.label is not None and cfg.labels is not None:
+        return [f"label={cfg.label} and labels=all contradict each other: give label=<k> for one class, or "
+                "labels=all for a row per class"]
+    if cfg.mode == "traverse" and (cfg.label is not None or cfg.labels is not None):
+        return ["mode=traverse sweeps InfoGAN codes and takes no label= or labels=: drop them"]
+    if cfg.mode == "interpolate" and cfg.labels is not None:
+        return ["labels=all (a row per class) is for mode=sample; mode=interpolate takes label=<k> to walk within one class"]
+    return []
+
+
+def _output_problems(cfg) -> list[str]:
+    if not cfg.out:
+        return ["out= is empty: give the file or folder to write"]
+    outputs, kind = MODE_OUTPUTS[cfg.mode], output_kind(cfg.out)
+    if kind not in outputs:
+        choices = [f"{what} ({OUT_EXAMPLES[name]})" for name, what in outputs.items()]
+        listed = " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
+        return [f"out={cfg.out}: mode={cfg.mode} writes {listed}"]
+    if cfg.format == "auto" or cfg.format not in OUTPUT_FORMATS:  # an unknown format is reported already
+        return []
+    if cfg.mode != "sample":
+        return [f"format={cfg.format} is for mode=sample; mode={cfg.mode} writes what out's suffix names: drop format"]
+    if cfg.format != NAMED_FORMATS[kind]:  # the format and the name must agree
+        wanted = next(name for name, named in NAMED_FORMATS.items() if named == cfg.format)
+        return [f"format={cfg.format} writes {OUT_EXAMPLES[wanted]}, and out={cfg.out} names {outputs[kind]}: "
+                "rename out, or leave format=auto"]
+    return []
 
 
 def write_requested_samples(generator: Generator, cfg) -> str:
     """Make and write what a gan-sample config asks for; returns a summary of what was written.
 
     sample:      n images (or one class with `label`, or a row per class with `labels=all`) as a
-                 grid, PNG files or an .npz, by `format`
+                 grid, PNG files or an .npz, by `out` (and `format`)
     interpolate: n rows of `steps` images walking between two random points, as a grid PNG or,
                  when `out` ends in .gif, an animation whose frames are the steps
-    traverse:    for each InfoGAN code a grid <out stem>_<code><suffix> with n rows sweeping it
+    traverse:    for each InfoGAN code a grid <out stem>_<code>.png with n rows sweeping it
     """
-    out = Path(cfg.out)
-    vectors = len(generator.sample_shape) == 1  # a toy checkpoint: G makes points
-    if vectors and cfg.mode != "sample":
+    check_sample_config(cfg)
+    if len(generator.sample_shape) == 1 and cfg.mode != "sample":  # a toy checkpoint: G makes points
         raise GanError(f"mode={cfg.mode} draws images, and this checkpoint's generator makes points: use mode=sample")
-    if cfg.mode == "sample":
-        inputs, columns = _requested_inputs(generator, cfg)
-        samples = generate(generator, inputs, cfg.batch_size)
-        if vectors:
-            return f"{len(samples)} points ({write_points(samples, out, cfg.format)}) to {out}"
-        used = write_images(samples, out, cfg.format, columns)
-        return f"{len(inputs['z'])} images ({used}) to {out}"
-    if cfg.mode == "interpolate":
-        labels = _label_batch(generator, cfg.label, cfg.n)
-        inputs = interpolation_inputs(generator, cfg.n, cfg.steps, cfg.seed, cfg.interpolation, labels)
-        images = generate(generator, inputs, cfg.batch_size)  # (n * steps, C, H, W), row by row
-        if out.suffix.lower() == ".gif":
-            save_gif([image_grid(images[t :: cfg.steps], cfg.nrow) for t in range(cfg.steps)], out)
-        else:
-            save_png(image_grid(images, nrow=cfg.steps), out)
-        return f"{cfg.n} {cfg.interpolation} interpolations of {cfg.steps} steps to {out}"
-    if cfg.mode == "traverse":
-        written = []
-        for name, inputs in traversal_inputs(generator, cfg.n, cfg.steps, cfg.seed).items():
-            path = out.with_name(f"{out.stem}_{name}{out.suffix or '.png'}")
-            save_png(image_grid(generate(generator, inputs, cfg.batch_size), nrow=len(inputs["z"]) // cfg.n), path)
-            written.append(str(path))
-        return f"code traversals to {', '.join(written)}"
-    raise GanError(f"mode={cfg.mode!r} is not a gan-sample mode; use one of {', '.join(SAMPLE_MODES)}")
+    write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals}[cfg.mode]
+    return write(generator, cfg, Path(cfg.out))
+
+
+def _write_samples(generator: Generator, cfg, out: Path) -> str:
+    inputs, columns = _requested_inputs(generator, cfg)
+    samples = generate(generator, inputs, cfg.batch_size)
+    output_format = NAMED_FORMATS[output_kind(cfg.out)] if cfg.format == "auto" else cfg.format
+    if len(generator.sample_shape) == 1:
+        return f"{len(samples)} points ({write_points(samples, out, output_format)}) to {out}"
+    used = write_images(samples, out, output_format, columns, drawn_for(generator, inputs))
+    return f"{len(inputs['z'])} images ({used}) to {out}"
+
+
+def _write_interpolations(generator: Generator, cfg, out: Path) -> str:
+    labels = _label_batch(generator, cfg.label, cfg.n)
+    inputs = interpolation_inputs(generator, cfg.n, cfg.steps, cfg.seed, cfg.interpolation, labels)
+    images = generate(generator, inputs, cfg.batch_size)  # (n * steps, C, H, W), row by row
+    if output_kind(out) == "gif":
+        save_gif([image_grid(images[t :: cfg.steps], cfg.nrow) for t in range(cfg.steps)], out)
+    else:
+        save_png(image_grid(images, nrow=cfg.steps), out)
+    return f"{cfg.n} {cfg.interpolation} interpolations of {cfg.steps} steps to {out}"
+
+
+def _write_traversals(generator: Generator, cfg, out: Path) -> str:
+    written = []
+    for name, inputs in traversal_inputs(generator, cfg.n, cfg.steps, cfg.seed).items():
+        path = out.with_name(f"{out.stem}_{name}{out.suffix}")
+        save_png(image_grid(generate(generator, inputs, cfg.batch_size), nrow=len(inputs["z"]) // cfg.n), path)
+        written.append(str(path))
+    return f"code traversals to {', '.join(written)}"
+
+
+def drawn_for(generator: Generator, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """What each image was drawn for, to store beside it in an .npz (so that a scorer can check it):
+    `labels` int64 (N,), the class of a conditional generator's image, and `codes` int64 (N,), the
+    value of an InfoGAN generator's first categorical code. Empty for other generators."""
+    arrays = {}
+    if "y" in inputs:
+        arrays["labels"] = inputs["y"].cpu().numpy().astype(np.int64)
+    if generator.codes.categorical:
+        categories, _ = generator.codes.split_codes(inputs["c"])
+        arrays["codes"] = categories[0].cpu().numpy().astype(np.int64)
+    return arrays
 
 
 def _requested_inputs(generator: Generator, cfg) -> tuple[dict[str, torch.Tensor], int]:
-    if cfg.labels is not None:
-        if cfg.labels != "all":
-            raise GanError(f"labels={cfg.labels!r}: the only value is `all` (a row per class); for one class use label=<k>")
+    if cfg.labels == "all":
         _require_conditional(generator, "labels=all")
         return class_grid_inputs(generator, cfg.nrow, cfg.seed), cfg.nrow
     return seeded_inputs(generator, cfg.n, cfg.seed, _label_batch(generator, cfg.label, cfg.n)), cfg.nrow

@@ -184,10 +184,19 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
     if model.matching_aware and not model.conditional:
         problems.append("model.matching_aware=true needs a conditional model (model=cgan)")
     clip, penalized = _get(cfg, "loss.clip"), bool(loss.gradient_penalty or loss.r1)
+    critic = getattr(LOSSES.get(loss.name), "critic", False)  # an unknown name is reported by _name_problems
     if clip is not None and loss.gradient_penalty:
         problems.append("weight clipping (loss.clip) and a gradient penalty are two ways to the same Lipschitz "
                         "constraint; use loss=wgan for clipping or loss=wgan_gp for the penalty")
-    if loss.name == "wgan" and clip is None and not loss.gradient_penalty and not model.spectral_norm:
+    # loss=wgan and loss=wgan_gp share one critic loss and differ only in their Lipschitz constraint:
+    # the name must say which one a run uses, or logs and checkpoints would mislabel it.
+    if loss.name == "wgan_gp" and not loss.gradient_penalty:
+        problems.append("loss=wgan_gp is the Wasserstein loss with a gradient penalty, and loss.gradient_penalty=0 "
+                        "turns the penalty off: set it above 0 (the paper's 10) or use loss=wgan")
+    elif loss.name == "wgan" and loss.gradient_penalty and clip is None:
+        problems.append("a Wasserstein critic with a gradient penalty instead of weight clipping is WGAN-GP: "
+                        "use loss=wgan_gp")
+    elif critic and clip is None and not loss.gradient_penalty and not model.spectral_norm:
         problems.append("a Wasserstein critic needs a Lipschitz constraint: loss.clip, loss.gradient_penalty "
                         "or model.spectral_norm=true (loss=wgan and loss=wgan_gp set one)")
     if penalized and _get(cfg, "model.d_norm") == "batch":

@@ -1,5 +1,7 @@
 """The model families, losses and training tricks of issue 3, trained for real on tiny data."""
 
+import logging
+
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
@@ -8,12 +10,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_cli.data import DataShape
 from gan_cli.errors import GanError
+from gan_cli.losses import build_objective
+from gan_cli.losses.adversarial import WassersteinLoss
 from gan_cli.models import build_networks
-from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.sampling import write_requested_samples
+from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.training.hparams import hyperparameters
 from gan_cli.training.loop import training_loop
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.validation import check_train_config
-from tests.helpers import compose_train, tiny_model, train_tiny
+from tests.helpers import compose_train, resume_tiny, tiny_model, train_tiny
 
 MODELS = ["mlp", "dcgan", "cgan", "cgan_mlp", "infogan"]
 LOSSES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge"]
@@ -64,7 +70,8 @@ def test_presets_carry_their_papers_settings():
     assert (wgan.loss.clip, wgan.train.d_steps, wgan.optimizer.generator._target_) == (0.01, 5, "torch.optim.RMSprop")
     assert wgan.optimizer.discriminator.lr == 5e-5
     gp = compose_train(["experiment=wgan_gp_mnist"])
-    assert (gp.loss.gradient_penalty, gp.model.d_norm, list(gp.optimizer.generator.betas)) == (10.0, "none", [0.0, 0.9])
+    assert (gp.loss.name, gp.loss.gradient_penalty, gp.model.d_norm, list(gp.optimizer.generator.betas)) == (
+        "wgan_gp", 10.0, "none", [0.0, 0.9])
     info = compose_train(["experiment=infogan_mnist"])
     assert (info.optimizer.generator.lr, info.optimizer.discriminator.lr) == (1e-3, 2e-4)
     assert (list(info.model.codes.categorical), info.model.codes.continuous, info.model.latent_dim) == ([10], 2, 62)
@@ -72,6 +79,32 @@ def test_presets_carry_their_papers_settings():
     assert (gan.model.arch, gan.model.maxout_pieces, gan.train.batch_size) == ("mlp", 5, 100)
     hinge = compose_train(["experiment=hinge_mnist"])
     assert hinge.model.spectral_norm and hinge.loss.name == "hinge"
+
+
+def test_a_wgan_gp_run_is_named_wgan_gp_and_trains_the_wasserstein_critic(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="gan_cli.training.loop"):
+        train_tiny(tmp_path, ["loss=wgan_gp", "train.steps=2", "log.every=1"])
+    assert "loss wgan_gp," in caplog.text and "loss wgan," not in caplog.text
+    loss = load_checkpoint(tmp_path)["config"]["loss"]
+    assert (loss["name"], loss["gradient_penalty"], loss["clip"]) == ("wgan_gp", 10.0, None)
+    objective = build_objective(compose_train(["loss=wgan_gp"]).loss, compose_train().model)
+    assert isinstance(objective.adversarial, WassersteinLoss) and (objective.gradient_penalty, objective.clip) == (10.0, None)
+    assert hyperparameters(compose_train(["loss=wgan_gp"]), [])["loss.name"] == "wgan_gp"  # TensorBoard's HPARAMS tab
+
+
+def test_a_wgan_gp_checkpoint_from_before_its_name_still_samples_and_resumes(tmp_path):
+    """Such runs stored `loss.name: wgan` with the penalty; gan-sample rebuilds only G from them, and a
+    resume composes their command line (loss=wgan_gp) again without calling the name a change."""
+    train_tiny(tmp_path, ["loss=wgan_gp", "train.steps=2"])
+    path = tmp_path / "checkpoints" / "last.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["config"]["loss"]["name"] = "wgan"
+    torch.save(checkpoint, path)
+    cfg = compose_train([f"ckpt={tmp_path}", "n=3", f"out={tmp_path / 'old.npz'}"], config_name="sample")
+    assert write_requested_samples(generator_from_checkpoint(load_checkpoint(tmp_path)), cfg).startswith("3 images (npz)")
+    resume_tiny(tmp_path, ["train.steps=3"])
+    resumed = load_checkpoint(tmp_path)
+    assert resumed["step"] == 3 and resumed["config"]["loss"]["name"] == "wgan_gp"
 
 
 def test_weight_clipping_keeps_the_critic_in_the_box(tmp_path):
@@ -137,6 +170,9 @@ def test_replay_buffer_in_training_is_checkpointed(tmp_path):
         (["model.matching_aware=true"], "needs a conditional model"),
         (["loss=wgan_gp", "model.d_norm=batch"], "batch norm mixes samples"),
         (["loss=wgan", "loss.clip=null"], "needs a Lipschitz constraint"),
+        (["loss=wgan", "loss.clip=null", "loss.gradient_penalty=10"], "instead of weight clipping is WGAN-GP: use loss=wgan_gp"),
+        (["loss=wgan_gp", "loss.gradient_penalty=0"], "loss.gradient_penalty=0 turns the penalty off"),
+        (["loss=wgan_gp", "loss.gradient_penalty=0", "model.spectral_norm=true"], "or use loss=wgan"),
         (["loss.label_smoothing=1.5"], "loss.label_smoothing=1.5 must be in [0, 1)"),
         (["train.replay_fraction=2"], "train.replay_fraction=2.0 must be in [0, 1]"),
         (["model=mlp", "model.maxout_pieces=1"], "model.maxout_pieces=1 must be at least 2"),

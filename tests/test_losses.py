@@ -77,10 +77,47 @@ def test_loss_values_and_generator_gradient(name):
     assert fake.grad.tolist() == pytest.approx(g_gradient, rel=1e-5, abs=1e-7)
 
 
-def test_discriminator_gradient_of_cross_entropy():
-    real = torch.tensor(REAL, requires_grad=True)
-    NonSaturatingLoss().d_loss(real, torch.tensor(FAKE)).backward()
-    assert real.grad.tolist() == pytest.approx([-sigmoid(-r) / 2 for r in REAL], rel=1e-5)
+# loss, expected dD/d(real logit) for each real, expected dD/d(fake logit) for each fake (means over 2)
+D_GRADIENTS = {
+    "cross_entropy": (NonSaturatingLoss(), [-sigmoid(-r) / 2 for r in REAL], [sigmoid(f) / 2 for f in FAKE]),
+    "cross_entropy_smoothed": (  # real target 0.9: the real term is 0.9 softplus(-r) + 0.1 softplus(r)
+        NonSaturatingLoss(label_smoothing=0.1),
+        [(-0.9 * sigmoid(-r) + 0.1 * sigmoid(r)) / 2 for r in REAL],
+        [sigmoid(f) / 2 for f in FAKE],
+    ),
+    "lsgan": (LeastSquaresLoss(0.0, 1.0, 1.0), [(r - 1) / 2 for r in REAL], [f / 2 for f in FAKE]),
+    "lsgan_symmetric_targets": (  # a = -1, b = 1: d/dl 0.5 (l - t)^2 = l - t
+        LeastSquaresLoss(fake_target=-1.0, real_target=1.0, generator_target=0.0),
+        [(r - 1) / 2 for r in REAL],
+        [(f + 1) / 2 for f in FAKE],
+    ),
+    "wgan": (WassersteinLoss(), [-0.5, -0.5], [0.5, 0.5]),
+    # relu(1 - r), relu(1 + f): the real at 2 and the fake at -3 are beyond the margin and give no gradient
+    "hinge": (HingeLoss(), [0.0, -0.5], [0.5, 0.0]),
+}
+
+
+@pytest.mark.parametrize("name", D_GRADIENTS)
+def test_discriminator_gradient(name):
+    loss, real_gradient, fake_gradient = D_GRADIENTS[name]
+    real, fake = torch.tensor(REAL, requires_grad=True), torch.tensor(FAKE, requires_grad=True)
+    loss.d_loss(real, fake).backward()
+    assert real.grad.tolist() == pytest.approx(real_gradient, rel=1e-5, abs=1e-7)
+    assert fake.grad.tolist() == pytest.approx(fake_gradient, rel=1e-5, abs=1e-7)
+
+
+def test_hinge_gives_no_gradient_beyond_the_margin():
+    real = torch.tensor([1.5, 1.0 + 1e-3, 0.999], requires_grad=True)  # margin at 1
+    fake = torch.tensor([-1.5, -1.0 - 1e-3, -0.999], requires_grad=True)  # margin at -1
+    HingeLoss().d_loss(real, fake).backward()
+    assert real.grad.tolist() == [0.0, 0.0, pytest.approx(-1 / 3, rel=1e-6)]
+    assert fake.grad.tolist() == [0.0, 0.0, pytest.approx(1 / 3, rel=1e-6)]
+
+
+def test_lsgan_generator_gradient_follows_its_target():
+    fake = torch.tensor(FAKE, requires_grad=True)
+    LeastSquaresLoss(fake_target=-1.0, real_target=1.0, generator_target=0.0).g_loss(fake).backward()
+    assert fake.grad.tolist() == pytest.approx([f / 2 for f in FAKE], rel=1e-6)  # d/df 0.5 mean((f - 0)^2)
 
 
 def test_lsgan_targets_are_configurable():
@@ -97,13 +134,18 @@ def test_one_sided_label_smoothing_moves_only_the_real_target():
     assert smooth.g_loss(fake).item() == pytest.approx(NonSaturatingLoss().g_loss(fake).item())
 
 
-def test_minimax_saturates_where_nonsaturating_does_not():
-    rejected = torch.tensor([-8.0], requires_grad=True)  # D is sure this fake is fake
-    MinimaxLoss().g_loss(rejected).backward()
-    assert abs(rejected.grad.item()) < 1e-3
-    rejected.grad = None
-    NonSaturatingLoss().g_loss(rejected).backward()
-    assert rejected.grad.item() == pytest.approx(-1.0, abs=1e-3)
+@pytest.mark.parametrize("logit", [-8.0, -20.0])
+def test_minimax_saturates_where_nonsaturating_does_not(logit):
+    """At a fake D rejects confidently (D(G(z)) = sigmoid(l) near 0), log(1 - D) is flat: its gradient
+    -sigmoid(l) vanishes, while that of -log D, -sigmoid(-l), stays near -1 (Goodfellow et al. 2014, sec. 3)."""
+    gradients = {}
+    for loss in (MinimaxLoss(), NonSaturatingLoss()):
+        rejected = torch.tensor([logit], requires_grad=True)
+        loss.g_loss(rejected).backward()
+        gradients[type(loss).__name__] = rejected.grad.item()
+    assert gradients["MinimaxLoss"] == pytest.approx(-sigmoid(logit), rel=1e-5)  # -3.4e-4 at -8, -2.1e-9 at -20
+    assert gradients["NonSaturatingLoss"] == pytest.approx(-sigmoid(-logit), rel=1e-6)
+    assert gradients["NonSaturatingLoss"] / gradients["MinimaxLoss"] == pytest.approx(math.exp(-logit), rel=1e-4)
 
 
 def test_cross_entropy_is_stable_at_extreme_logits():

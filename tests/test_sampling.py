@@ -1,21 +1,28 @@
 """gan-sample's modes: class-conditional samples, interpolations (grid or GIF), InfoGAN traversals."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from gan_cli.errors import GanError
+from gan_cli.metrics.image_files import read_images
 from gan_cli.sampling import (
+    check_sample_config,
     class_grid_inputs,
+    generate,
     interpolation_inputs,
     lerp,
+    seeded_inputs,
     slerp,
+    to_uint8,
     traversal_inputs,
     write_requested_samples,
 )
 from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from tests.helpers import compose_train, run_cli, train_tiny
+from tests.helpers import compose_train, run_cli, run_clis, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +42,106 @@ def infogan_run(tmp_path_factory):
 def sample(run_dir, tmp_path, *overrides: str) -> str:
     """Run gan-sample's logic in-process on run_dir's generator, writing into tmp_path."""
     cfg = compose_train([f"ckpt={run_dir}", *overrides], config_name="sample")
-    cfg.out = str(tmp_path / cfg.out)
+    cfg.out = f"{tmp_path}/{cfg.out}"  # not tmp_path / out: a Path drops the trailing / that names a folder
     return write_requested_samples(generator_from_checkpoint(load_checkpoint(run_dir)), cfg)
 
 
 def test_one_class(cgan_run, tmp_path):
     summary = sample(cgan_run, tmp_path, "label=3", "n=7", "out=three.npz")
     assert summary.startswith("7 images (npz)")
-    assert np.load(tmp_path / "three.npz")["images"].shape == (7, 28, 28, 1)
+    arrays = np.load(tmp_path / "three.npz")
+    assert arrays["images"].shape == (7, 28, 28, 1) and sorted(arrays.files) == ["images", "labels"]
+    assert arrays["labels"].dtype == np.int64 and arrays["labels"].tolist() == [3] * 7
+
+
+def test_npz_of_a_conditional_model_holds_the_label_of_each_image(cgan_run, tmp_path):
+    sample(cgan_run, tmp_path, "n=12", "seed=4", "out=drawn.npz")
+    arrays = np.load(tmp_path / "drawn.npz")
+    generator = generator_from_checkpoint(load_checkpoint(cgan_run))
+    inputs = seeded_inputs(generator, 12, seed=4)  # the labels gan-sample drew, at random
+    assert arrays["labels"].dtype == np.int64 and arrays["labels"].shape == (12,)
+    assert arrays["labels"].tolist() == inputs["y"].tolist() and len(set(arrays["labels"].tolist())) > 1
+    assert np.array_equal(arrays["images"], to_uint8(generate(generator, inputs)).permute(0, 2, 3, 1).numpy())
+    assert read_images(tmp_path / "drawn.npz").shape == (12, 1, 28, 28)  # gan-eval still reads it
+    sample(cgan_run, tmp_path, "labels=all", "nrow=2", "out=classes.npz")
+    assert np.load(tmp_path / "classes.npz")["labels"].tolist() == [k for k in range(10) for _ in range(2)]
+
+
+def test_npz_of_an_infogan_model_holds_its_first_categorical_code(infogan_run, tmp_path):
+    sample(infogan_run, tmp_path, "n=20", "out=codes.npz")
+    arrays = np.load(tmp_path / "codes.npz")
+    assert sorted(arrays.files) == ["codes", "images"]  # no labels: InfoGAN is not conditional
+    inputs = seeded_inputs(generator_from_checkpoint(load_checkpoint(infogan_run)), 20, seed=0)
+    assert arrays["codes"].dtype == np.int64 and arrays["codes"].shape == (20,)
+    assert arrays["codes"].tolist() == inputs["c"][:, :10].argmax(dim=1).tolist()
+    assert len(set(arrays["codes"].tolist())) > 1
+
+
+def test_a_folder_of_pngs_is_named_without_a_suffix_or_with_a_trailing_slash(cgan_run, tmp_path):
+    assert sample(cgan_run, tmp_path, "n=3", "out=shots.v1/").startswith("3 images (images)")
+    assert sorted(p.name for p in (tmp_path / "shots.v1").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    sample(cgan_run, tmp_path, "n=2", "format=images", "out=more")
+    assert len(list((tmp_path / "more").glob("*.png"))) == 2
+
+
+REFUSED = [
+    (["mode=interpolate", "out=w.npz"],
+     "out=w.npz: mode=interpolate writes a grid with a row per walk (out=<name>.png) or an animation whose "
+     "frames are the steps (out=<name>.gif)"),
+    (["mode=traverse", "out=codes.gif"], "out=codes.gif: mode=traverse writes one grid per code as <name>_<code>.png (out=<name>.png)"),
+    (["out=x.jpg"], "out=x.jpg: mode=sample writes a grid (out=<name>.png), arrays (out=<name>.npz) or one PNG per image (out=<folder>/)"),
+    (["mode=interpolate", "out=frames/"], "out=frames/: mode=interpolate writes"),
+    (["mode=traverse", "out=codes"], "out=codes: mode=traverse writes"),
+    (["out=''"], "out= is empty"),
+    (["format=npz", "out=x.png"], "format=npz writes out=<name>.npz, and out=x.png names a grid: rename out, or leave format=auto"),
+    (["format=images", "out=x.npz"], "format=images writes out=<folder>/, and out=x.npz names arrays"),
+    (["format=grid", "mode=interpolate", "out=w.png"], "format=grid is for mode=sample; mode=interpolate writes what out's suffix names"),
+    (["format=jpeg"], "format='jpeg' is not an output format; use one of auto, grid, images, npz"),
+    (["label=7", "labels=all"], "label=7 and labels=all contradict each other: give label=<k> for one class, or labels=all"),
+    (["labels=some"], "labels='some': the only value is `all`"),
+    (["mode=interpolate", "labels=all"], "labels=all (a row per class) is for mode=sample; mode=interpolate takes label=<k>"),
+    (["mode=traverse", "label=3"], "mode=traverse sweeps InfoGAN codes and takes no label= or labels="),
+    (["mode=interpolate", "steps=1"], "steps=1 must be at least 2: a walk or a sweep needs both its ends"),
+    (["mode=traverse", "steps=0"], "steps=0 must be at least 2"),
+    (["n=0"], "n=0 must be positive"),
+    (["nrow=-1"], "nrow=-1 must be positive"),
+    (["batch_size=0"], "batch_size=0 must be positive"),
+    (["mode=sideways"], "mode='sideways' is not a gan-sample mode; use one of sample, interpolate, traverse"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", REFUSED, ids=[" ".join(case[0]) for case in REFUSED])
+def test_contradictory_or_meaningless_requests_are_refused_before_anything_is_written(
+    cgan_run, tmp_path, monkeypatch, overrides, message
+):
+    cfg = compose_train(overrides, config_name="sample")
+    with pytest.raises(GanError) as refused:
+        check_sample_config(cfg)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    monkeypatch.chdir(tmp_path)  # `out` as the user gave it, relative to here
+    with pytest.raises(GanError, match=re.escape(message)):
+        write_requested_samples(generator_from_checkpoint(load_checkpoint(cgan_run)), cfg)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_problem_is_named_in_one_line():
+    with pytest.raises(GanError) as refused:
+        check_sample_config(compose_train(["n=0", "mode=interpolate", "out=w.npz"], config_name="sample"))
+    assert str(refused.value).startswith("n=0 must be positive; out=w.npz: mode=interpolate writes")
+
+
+def test_gan_sample_command_refuses_before_reading_the_checkpoint(cgan_run, tmp_path):
+    commands = [("gan-sample", f"ckpt={ckpt}", *overrides) for ckpt, overrides in (
+        (cgan_run, ["mode=interpolate", "out=w.npz"]),
+        (cgan_run, ["label=7", "labels=all", "out=sevens.png"]),
+        (tmp_path / "no-such-run", ["mode=interpolate", "steps=1"]),  # refused before the path is even looked at
+    )]
+    results = run_clis(commands, cwd=tmp_path)
+    messages = ["out=w.npz: mode=interpolate writes", "label=7 and labels=all contradict each other", "steps=1 must be at least 2"]
+    for result, message in zip(results, messages):
+        assert result.returncode == 1 and result.stderr.startswith("gan-sample: error: ")
+        assert message in result.stderr and result.stderr.count("\n") == 1  # one line, no traceback
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_labels_all_is_a_row_per_class(cgan_run, tmp_path):

@@ -9,7 +9,7 @@ import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import console_script, user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
-from gan_cli.sampling import write_requested_samples
+from gan_cli.sampling import check_sample_config, write_requested_samples
 from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
 
 log = logging.getLogger("gan_cli.sample")
@@ -21,9 +21,7 @@ def main(cfg: DictConfig) -> None:
     with user_errors("gan-sample"):
         if cfg.ckpt is None:
             raise GanError("ckpt= is required: a checkpoint file or a run directory (e.g. ckpt=outputs/<date>/<time>)")
-        for key in ("n", "nrow", "batch_size", "steps"):
-            if cfg[key] <= 0:
-                raise GanError(f"{key}={cfg[key]} must be positive")
+        check_sample_config(cfg)  # before reading the checkpoint: a mistyped option costs no loading
         path = checkpoint_path(cfg.ckpt)
         checkpoint = load_checkpoint(path)
         generator = generator_from_checkpoint(checkpoint, cfg.ema).to(select_device(cfg.device))

@@ -13,7 +13,10 @@ LOSSES = {
     "minimax": MinimaxLoss,
     "nonsaturating": NonSaturatingLoss,
     "lsgan": LeastSquaresLoss,
+    # One critic loss under two names, so that logs, checkpoints and sweep folders tell the runs apart:
+    # WGAN keeps the critic Lipschitz by weight clipping (loss.clip), WGAN-GP by the gradient penalty.
     "wgan": WassersteinLoss,
+    "wgan_gp": WassersteinLoss,
     "hinge": HingeLoss,
 }
 # Loss-config keys that configure the training terms below rather than the adversarial loss itself.

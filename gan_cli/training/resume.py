@@ -56,7 +56,7 @@ def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConf
         resolved = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as err:
         raise GanError(f"the run's command line and this one do not compose ({' '.join(str(err).split())})") from err
-    changes = _differences(checkpoint["config"], resolved)
+    changes = _differences(_in_current_names(checkpoint["config"]), resolved)
     refused = [change for key, change in changes.items() if not _mutable(key)]
     if refused:
         raise GanError(
@@ -82,6 +82,16 @@ def stored_overrides(checkpoint: dict) -> list[str]:
             "never stores (the file was altered)"
         )
     return overrides
+
+
+def _in_current_names(config: dict) -> dict:
+    """A stored config with the names of today's configs. Before loss=wgan_gp had its own name, its
+    runs stored `loss.name: wgan` with a gradient penalty and no clipping: composed again, their command
+    line says wgan_gp, which is the same loss, not a change."""
+    loss = config.get("loss")
+    if isinstance(loss, dict) and loss.get("name") == "wgan" and loss.get("gradient_penalty") and loss.get("clip") is None:
+        return {**config, "loss": {**loss, "name": "wgan_gp"}}
+    return config
 
 
 def _mutable(key: str) -> bool:
