@@ -158,6 +158,20 @@ def test_kid_of_two_halves_of_the_test_set_is_zero_within_its_std(evaluator, rea
     assert noise_mean > 10 * std
 
 
+def test_kid_std_is_a_real_spread_when_n_is_at_most_the_subset_size(real):
+    # At n = 500 the default subsets (1000) used to be the whole set every time: std ~1e-15.
+    test, train = real["test"].features, real["train"].features
+    small_mean, small_std = kid(test[:500], train[:500])  # subsets of 250 (half the set)
+    large_mean, large_std = kid(test, train)  # n = 2000: subsets of 1000, as before
+    assert abs(small_mean) < small_std and abs(large_mean) < large_std  # real vs real: 0 within its spread
+    # Smaller subsets spread more (about 5x here: the estimate's variance falls with the subset size),
+    # but on the same scale as at n = 2000: a spread, not round-off.
+    assert 2 * large_std < small_std < 20 * large_std, (small_std, large_std)
+    assert kid(test[:1000], train[:1000])[1] > large_std  # n = 1000 exactly: subsets of 500, not the whole set
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        kid(test[:3], train[:3])
+
+
 def test_precision_recall_high_for_real_data_low_for_noise(evaluator, real):
     precision, recall = precision_recall(real["train"].features, real["test"].features)
     assert precision > 0.75 and recall > 0.75
