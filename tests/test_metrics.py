@@ -1,6 +1,10 @@
 """The metrics: hand-built inputs with known answers, and real MNIST through the shipped evaluator."""
 
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +23,7 @@ from gan_cli.models.base import Generator
 from gan_cli.models.codes import CodeSpec
 from gan_cli.sampling import from_uint8
 
+ROOT = Path(__file__).parents[1]
 N = 2000  # real images per set: enough for stable values, a second or two to score
 
 
@@ -295,3 +300,18 @@ def test_stacked_modes_is_used_alone():
     assert evaluation_problems(["stacked_modes", "fid"], 100, "fid", "eval.") == [
         "eval.metrics: stacked_modes scores 3-channel Stacked MNIST and the others 1x28x28 images: use stacked_modes alone"
     ]
+
+
+def test_benchmark_script_prints_fid_and_kid_of_an_untrained_generator(mnist_root, tmp_path):
+    # The script builds its generator from the composed model config: a key added later cannot break it.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_metrics.py"), "--n", "200", "--repeats", "1",
+         "--data-root", str(mnist_root)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    line = re.search(r"^run 1: FID (\S+), KID (\S+) in (\S+) s \((under|OVER) 15 s", result.stdout, re.MULTILINE)
+    assert line, result.stdout
+    fid_value, kid_value = float(line[1]), float(line[2])
+    assert fid_value > 100 and kid_value > 1  # untrained blobs are far from digits (the real-data floor is ~1)
+    assert list(tmp_path.iterdir()) == []  # its cache is a temporary folder
