@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
+import gan_cli.metrics.suite as suite_module
 from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
@@ -276,6 +277,27 @@ def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_
     assert torch.equal(first.features, second.features) and torch.equal(first.labels, second.labels)
     cached.write_bytes(b"garbage")  # a damaged cache is computed again, not an error
     assert torch.equal(reference_scores(evaluator, str(mnist_root), "test", 123).features, first.features)
+
+
+def test_the_real_data_floor_is_cached_per_metric_set_count_and_seed(mnist_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))
+    computed = []  # the metric sets compute_metrics ran for: one per floor not found in the cache
+    original = suite_module.compute_metrics
+    monkeypatch.setattr(suite_module, "compute_metrics", lambda names, *args: computed.append(names) or original(names, *args))
+    cpu = torch.device("cpu")
+
+    first = MetricSuite(["fid", "kid"], 200, 0, str(mnist_root), cpu)
+    (floor_file,) = tmp_path.glob("floor_*.pt")
+    assert "_200_fid-kid_seed0_" in floor_file.name and first.floor["kid_std"] > 0
+    again = MetricSuite(["kid", "fid"], 200, 0, "/nonexistent", cpu)  # reference and floor cached: no data read
+    assert again.floor == first.floor and len(computed) == 1
+
+    MetricSuite(["fid", "kid"], 200, 1, str(mnist_root), cpu)  # another seed: other KID subsets
+    MetricSuite(["fid"], 200, 0, str(mnist_root), cpu)  # another metric set
+    assert len(computed) == 3 and len(list(tmp_path.glob("floor_*.pt"))) == 3
+
+    floor_file.write_bytes(b"garbage")  # a damaged floor is computed again, not an error
+    assert MetricSuite(["fid", "kid"], 200, 0, str(mnist_root), cpu).floor == first.floor and len(computed) == 4
 
 
 def test_suite_refuses_sample_counts_without_a_floor_and_a_missing_reference(mnist_root, monkeypatch, tmp_path):

@@ -11,11 +11,11 @@ import torch
 
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
-from gan_cli.metrics.evaluator import IMAGE_SHAPE, Scores, load_evaluator, score_images
+from gan_cli.metrics.evaluator import EVALUATOR_SHA256, IMAGE_SHAPE, Scores, load_evaluator, score_images
 from gan_cli.metrics.frechet import fid
 from gan_cli.metrics.kernel import kid
 from gan_cli.metrics.manifold import precision_recall
-from gan_cli.metrics.reference import reference_scores
+from gan_cli.metrics.reference import cache_dir, load_or_compute, reference_scores
 from gan_cli.models.base import Generator
 from gan_cli.sampling import generate, seeded_inputs
 
@@ -23,6 +23,7 @@ REFERENCE = "mnist/train"  # generated images are compared with these real image
 FLOOR = "mnist/test"  # the real-data floor: real images that no generator made, against the same reference
 MAX_N = 10_000  # the test split's size: the floor always uses as many images as the result
 MIN_N = 10  # fewer cannot fit a k-NN ball (k = 3) or a covariance meaningfully
+FLOOR_VERSION = 1  # in the floor cache's file names: raise it when a metric's computation changes
 
 
 def _fid(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
@@ -113,6 +114,25 @@ def compute_metrics(names: list[str], generated: Scores, reference: Scores, seed
     return values
 
 
+def cached_floor(real_data: str, n: int, names: list[str], seed: int, compute) -> dict[str, float]:
+    """The real-data floor `compute()` gives, from the cache when there. `real_data` names the real
+    sets and the network that scores them; with n, the metric names and the seed (KID's subsets)
+    it is all the values depend on, and it names the cache file."""
+    path = cache_dir() / f"floor_{real_data}_{n}_{'-'.join(sorted(names))}_seed{seed}_v{FLOOR_VERSION}.pt"
+    return load_or_compute(path, lambda: _plain_values(compute()), _floor_values)
+
+
+def _plain_values(values: dict) -> dict[str, float | int]:
+    """Python numbers only (code accuracy is a numpy float): what torch.load(weights_only=True) reads back."""
+    return {name: value if isinstance(value, int) else float(value) for name, value in values.items()}
+
+
+def _floor_values(stored: dict) -> dict[str, float | int]:
+    if not isinstance(stored, dict) or not all(type(value) in (int, float) for value in stored.values()):
+        raise TypeError("not a dict of metric values")
+    return stored
+
+
 @dataclass
 class Evaluation:
     """The values of one evaluation and the real-data floor of each."""
@@ -162,11 +182,17 @@ class MetricSuite:
         self.names, self.n, self.seed = list(names), n, seed
         self.evaluator = load_evaluator(device)
         self.reference = reference_scores(self.evaluator, data_root, "train", n)
-        real = reference_scores(self.evaluator, data_root, "test", n)
+        # The floor costs as much as an evaluation (KID's subsets, the k-NN balls): computed once.
+        self.floor = cached_floor(
+            f"mnist-test-vs-train_{EVALUATOR_SHA256[:16]}", n, self.names, seed, lambda: self._floor(data_root)
+        )
+
+    def _floor(self, data_root: str) -> dict[str, float]:
+        real = reference_scores(self.evaluator, data_root, "test", self.n)
         # `real` carries its true labels, read as labels and as a code: the floor of label_accuracy and
         # code_accuracy is the evaluator's own accuracy.
         real.codes = real.labels
-        self.floor = compute_metrics(self.names, real, self.reference, seed)
+        return compute_metrics(self.names, real, self.reference, self.seed)
 
     def evaluate_images(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
