@@ -300,6 +300,14 @@ def test_the_real_data_floor_is_cached_per_metric_set_count_and_seed(mnist_root,
     assert MetricSuite(["fid", "kid"], 200, 0, str(mnist_root), cpu).floor == first.floor and len(computed) == 4
 
 
+def test_a_cache_that_cannot_be_written_costs_time_not_the_evaluation(mnist_root, monkeypatch, tmp_path, caplog):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path / "cache"))
+    suite = MetricSuite(["fid"], 50, 0, str(mnist_root), torch.device("cpu"))
+    assert suite.floor["fid"] > 0
+    assert "set GAN_CLI_CACHE to a writable folder" in caplog.text
+
+
 def test_suite_refuses_sample_counts_without_a_floor_and_a_missing_reference(mnist_root, monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))  # an empty cache: the reference must be read
     with pytest.raises(GanError, match="n=20000 must be 10 to 10000"):
