@@ -51,6 +51,16 @@ def test_frechet_distance_with_full_covariances_matches_the_trace_formula():
     assert fid(a, b) == pytest.approx(fid(b, a), rel=1e-9)
 
 
+def test_fid_with_fewer_samples_than_dimensions_takes_the_small_eigenproblem_to_the_same_value():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 64, generator=g, dtype=torch.float64) @ torch.randn(64, 64, generator=g, dtype=torch.float64)
+    b = torch.randn(30, 64, generator=g, dtype=torch.float64) + 0.3
+    full = frechet_distance(feature_statistics(a), feature_statistics(b))  # 64 x 64 eigendecompositions
+    assert fid(a, b) == pytest.approx(full, rel=1e-8)  # a 20 x 20 one
+    assert fid(b, a) == pytest.approx(full, rel=1e-8)
+    assert fid(a, a) == pytest.approx(0, abs=1e-8 * full)
+
+
 def test_kid_separates_shifted_samples_and_not_equal_ones():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
