@@ -289,7 +289,10 @@ class SampleConfig:
 class EvalConfig:
     ckpt: Optional[str] = MISSING
     images: Optional[str] = MISSING
-    metrics: List[str] = MISSING
+    metrics: Optional[List[str]] = MISSING
+    features: str = MISSING
+    inception_weights: Optional[str] = MISSING
+    ref_images: Optional[str] = MISSING
     n: int = MISSING
     seed: int = MISSING
     ema: bool = MISSING

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import train_tiny
+from tests.helpers import save_random_inception, train_tiny
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,3 +38,9 @@ def tiny_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny_run")
     train_tiny(run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """A random inception_v3 state_dict (.pth, 109 MB) for features=inception; nothing is downloaded."""
+    return save_random_inception(tmp_path_factory.mktemp("inception") / "inception_v3_random.pth")

@@ -7,8 +7,11 @@ import threading
 import time
 from pathlib import Path
 
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
+from torch import nn
+from torchvision.models import inception_v3
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli.run_dir import register_resolvers
@@ -161,3 +164,20 @@ def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None
     assert result.returncode == 1, result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def save_random_inception(path: Path) -> Path:
+    """Save a random inception_v3 state_dict (what features=inception reads; its numbers mean nothing)
+    whose batch-norm statistics come from random images, so that its features are of order 1 (with
+    the initial statistics they are about 1e-7)."""
+    torch.manual_seed(0)
+    model = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = None  # a cumulative average: one batch sets the statistics
+    aux, model.AuxLogits = model.AuxLogits, None  # the auxiliary head needs 299x299 inputs; it is never used
+    with torch.no_grad():
+        model.train()(torch.rand(16, 3, 75, 75))
+    model.AuxLogits = aux
+    torch.save(model.state_dict(), path)
+    return path

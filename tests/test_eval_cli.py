@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from gan_cli.cli import evaluate
 from gan_cli.data.mnist import load_mnist
-from tests.helpers import assert_user_error, run_cli, train_tiny
+from gan_cli.errors import GanError
+from tests.helpers import assert_user_error, compose_train, run_cli, run_clis, train_tiny
 
 QUICK = ["n=200", "metrics=[fid,kid,coverage]"]
 
@@ -70,6 +72,11 @@ def test_png_folder_and_npz_of_the_same_samples_score_alike(tiny_run, mnist_root
         (["images=x.npz", "n=abc"], "n=abc"),
         (["images=x.npz", "n=20000"], "n=20000 must be 10 to 10000"),
         (["ckpt=nowhere.pt"], "checkpoint not found: nowhere.pt does not exist"),
+        (
+            ["images=x.npz", "features=inception"],
+            "features=inception needs inception_weights=<a torchvision inception_v3 state_dict (.pth) on this machine>; "
+            "nothing is downloaded; features=inception with images= needs ref_images=<a folder of PNGs or an .npz",
+        ),
     ],
 )
 def test_bad_input_gives_one_message(tmp_path, args, message):
@@ -100,3 +107,66 @@ def test_eval_scores_conditional_and_infogan_checkpoints(model, value, mnist_roo
     scores = json.loads(out.read_text())["metrics"][value]
     assert 0 <= scores["value"] <= 1 and scores["floor"] > 0.95
     assert value in result.stdout
+
+
+def test_feature_options_are_checked_before_anything_runs():
+    def check(*overrides):
+        return evaluate._check(compose_train(list(overrides), config_name="eval"))
+
+    assert check("ckpt=y") == ["fid", "kid", "is", "precision_recall", "coverage"]  # metrics=null: all of the evaluator's
+    assert check("ckpt=y", "features=inception", "inception_weights=w.pth") == ["fid", "kid", "precision_recall"]
+    for overrides, message in [
+        (["ckpt=y", "features=incept"], "features='incept': use evaluator (the shipped MNIST classifier) or inception"),
+        (
+            ["ckpt=y", "features=inception", "inception_weights=w.pth", "metrics=[fid,is]"],
+            "metrics: is needs class posteriors, which only the shipped MNIST evaluator gives (features=evaluator); "
+            "with features=inception use fid, kid, precision_recall",
+        ),
+        (["ckpt=y", "inception_weights=w.pth", "ref_images=r"], "inception_weights= goes with features=inception; ref_images= goes"),
+        (["ckpt=y", "features=inception", "inception_weights=w.pth", "n=5"], "n=5 must be at least 10"),
+    ]:
+        with pytest.raises(GanError) as error:
+            check(*overrides)
+        assert message in str(error.value), str(error.value)
+
+
+def colour_npz(path, n: int, seed: int):
+    """n random colour images (n, 24, 20, 3) as an .npz, the way gan-sample writes them."""
+    images = np.random.default_rng(seed).integers(0, 256, (n, 24, 20, 3), dtype=np.uint8)
+    np.savez(path, images=images)
+
+
+def test_inception_weights_that_cannot_be_used_are_one_message(inception_weights, tmp_path):
+    colour_npz(tmp_path / "fake.npz", 20, 0)
+    (tmp_path / "garbage.pth").write_bytes(b"not a state dict")
+    common = ["images=fake.npz", "ref_images=fake.npz", "features=inception", "n=10"]
+    missing, garbage, small_ref = run_clis(
+        [
+            ("gan-eval", *common, "inception_weights=missing.pth"),
+            ("gan-eval", *common, "inception_weights=garbage.pth"),
+            ("gan-eval", "images=fake.npz", "ref_images=fake.npz", "features=inception", f"inception_weights={inception_weights}"),
+        ],
+        cwd=tmp_path,
+    )
+    assert_user_error(missing, "inception_weights=missing.pth does not exist; give a torchvision inception_v3 state_dict")
+    assert_user_error(garbage, "inception_weights=garbage.pth is not a PyTorch state_dict that loads without running code")
+    # all 20 images are scored, and the 20 real ones cannot give 20 for the reference and 20 for the floor
+    assert_user_error(small_ref, "ref_images=fake.npz holds 20 images, and n=20 needs 40: n for the reference and n more")
+
+
+@pytest.mark.slow
+def test_eval_with_inception_features_on_a_colour_checkpoint(inception_weights, tmp_path):
+    train_tiny(tmp_path / "run", ["dataset.channels=3", "dataset.image_size=32", "train.steps=1"])
+    cache = tmp_path / "cache"
+    result = run_cli(
+        "gan-eval", f"ckpt={tmp_path / 'run'}", "features=inception", f"inception_weights={inception_weights}", "n=10",
+        "out=scores.json", cwd=tmp_path, env={"GAN_CLI_CACHE": str(cache)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "real-data floor: 10 other fake/all images against the same 10 fake/all images" in result.stdout
+    record = json.loads((tmp_path / "scores.json").read_text())
+    assert record["features"] == "inception" and len(record["inception_sha256"]) == 64
+    assert record["reference"] == "fake/all" and record["n"] == 10
+    assert set(record["metrics"]) == {"fid", "kid", "kid_std", "precision", "recall"}  # metrics=null: the feature metrics
+    assert record["metrics"]["fid"]["value"] > 0 and record["metrics"]["fid"]["floor"] > 0
+    assert len(list(cache.glob("inception-*_fake-all-*_10.pt"))) == 1 and len(list(cache.glob("floor_inception-*"))) == 1

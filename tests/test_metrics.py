@@ -1,11 +1,16 @@
 """The metrics: hand-built inputs with known answers, and real MNIST through the shipped evaluator."""
 
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
+import gan_cli.metrics.suite as suite_module
 from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
@@ -19,6 +24,7 @@ from gan_cli.models.base import Generator
 from gan_cli.models.codes import CodeSpec
 from gan_cli.sampling import from_uint8
 
+ROOT = Path(__file__).parents[1]
 N = 2000  # real images per set: enough for stable values, a second or two to score
 
 
@@ -43,6 +49,16 @@ def test_frechet_distance_with_full_covariances_matches_the_trace_formula():
     expected = ((mu_a - mu_b) ** 2).sum() + s_a.trace() + s_b.trace() - 2 * trace_sqrt
     assert fid(a, b) == pytest.approx(expected.item(), rel=1e-8)
     assert fid(a, b) == pytest.approx(fid(b, a), rel=1e-9)
+
+
+def test_fid_with_fewer_samples_than_dimensions_takes_the_small_eigenproblem_to_the_same_value():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 64, generator=g, dtype=torch.float64) @ torch.randn(64, 64, generator=g, dtype=torch.float64)
+    b = torch.randn(30, 64, generator=g, dtype=torch.float64) + 0.3
+    full = frechet_distance(feature_statistics(a), feature_statistics(b))  # 64 x 64 eigendecompositions
+    assert fid(a, b) == pytest.approx(full, rel=1e-8)  # a 20 x 20 one
+    assert fid(b, a) == pytest.approx(full, rel=1e-8)
+    assert fid(a, a) == pytest.approx(0, abs=1e-8 * full)
 
 
 def test_kid_separates_shifted_samples_and_not_equal_ones():
@@ -158,6 +174,20 @@ def test_kid_of_two_halves_of_the_test_set_is_zero_within_its_std(evaluator, rea
     assert noise_mean > 10 * std
 
 
+def test_kid_std_is_a_real_spread_when_n_is_at_most_the_subset_size(real):
+    # At n = 500 the default subsets (1000) used to be the whole set every time: std ~1e-15.
+    test, train = real["test"].features, real["train"].features
+    small_mean, small_std = kid(test[:500], train[:500])  # subsets of 250 (half the set)
+    large_mean, large_std = kid(test, train)  # n = 2000: subsets of 1000, as before
+    assert abs(small_mean) < small_std and abs(large_mean) < large_std  # real vs real: 0 within its spread
+    # Smaller subsets spread more (about 5x here: the estimate's variance falls with the subset size),
+    # but on the same scale as at n = 2000: a spread, not round-off.
+    assert 2 * large_std < small_std < 20 * large_std, (small_std, large_std)
+    assert kid(test[:1000], train[:1000])[1] > large_std  # n = 1000 exactly: subsets of 500, not the whole set
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        kid(test[:3], train[:3])
+
+
 def test_precision_recall_high_for_real_data_low_for_noise(evaluator, real):
     precision, recall = precision_recall(real["train"].features, real["test"].features)
     assert precision > 0.75 and recall > 0.75
@@ -259,6 +289,35 @@ def test_reference_is_cached_per_split_and_count(evaluator, mnist_root, metrics_
     assert torch.equal(reference_scores(evaluator, str(mnist_root), "test", 123).features, first.features)
 
 
+def test_the_real_data_floor_is_cached_per_metric_set_count_and_seed(mnist_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))
+    computed = []  # the metric sets compute_metrics ran for: one per floor not found in the cache
+    original = suite_module.compute_metrics
+    monkeypatch.setattr(suite_module, "compute_metrics", lambda names, *args: computed.append(names) or original(names, *args))
+    cpu = torch.device("cpu")
+
+    first = MetricSuite(["fid", "kid"], 200, 0, str(mnist_root), cpu)
+    (floor_file,) = tmp_path.glob("floor_*.pt")
+    assert "_200_fid-kid_seed0_" in floor_file.name and first.floor["kid_std"] > 0
+    again = MetricSuite(["kid", "fid"], 200, 0, "/nonexistent", cpu)  # reference and floor cached: no data read
+    assert again.floor == first.floor and len(computed) == 1
+
+    MetricSuite(["fid", "kid"], 200, 1, str(mnist_root), cpu)  # another seed: other KID subsets
+    MetricSuite(["fid"], 200, 0, str(mnist_root), cpu)  # another metric set
+    assert len(computed) == 3 and len(list(tmp_path.glob("floor_*.pt"))) == 3
+
+    floor_file.write_bytes(b"garbage")  # a damaged floor is computed again, not an error
+    assert MetricSuite(["fid", "kid"], 200, 0, str(mnist_root), cpu).floor == first.floor and len(computed) == 4
+
+
+def test_a_cache_that_cannot_be_written_costs_time_not_the_evaluation(mnist_root, monkeypatch, tmp_path, caplog):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path / "cache"))
+    suite = MetricSuite(["fid"], 50, 0, str(mnist_root), torch.device("cpu"))
+    assert suite.floor["fid"] > 0
+    assert "set GAN_CLI_CACHE to a writable folder" in caplog.text
+
+
 def test_suite_refuses_sample_counts_without_a_floor_and_a_missing_reference(mnist_root, monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))  # an empty cache: the reference must be read
     with pytest.raises(GanError, match="n=20000 must be 10 to 10000"):
@@ -281,3 +340,18 @@ def test_stacked_modes_is_used_alone():
     assert evaluation_problems(["stacked_modes", "fid"], 100, "fid", "eval.") == [
         "eval.metrics: stacked_modes scores 3-channel Stacked MNIST and the others 1x28x28 images: use stacked_modes alone"
     ]
+
+
+def test_benchmark_script_prints_fid_and_kid_of_an_untrained_generator(mnist_root, tmp_path):
+    # The script builds its generator from the composed model config: a key added later cannot break it.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_metrics.py"), "--n", "200", "--repeats", "1",
+         "--data-root", str(mnist_root)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    line = re.search(r"^run 1: FID (\S+), KID (\S+) in (\S+) s \((under|OVER) 15 s", result.stdout, re.MULTILINE)
+    assert line, result.stdout
+    fid_value, kid_value = float(line[1]), float(line[2])
+    assert fid_value > 100 and kid_value > 1  # untrained blobs are far from digits (the real-data floor is ~1)
+    assert list(tmp_path.iterdir()) == []  # its cache is a temporary folder

@@ -1,5 +1,6 @@
 """gan-eval: metrics of a checkpoint's generator, or of images from anywhere, against real MNIST
-(or, with metrics=[stacked_modes], Stacked MNIST's mode coverage)."""
+(or, with metrics=[stacked_modes], Stacked MNIST's mode coverage; with features=inception, against
+real images of any dataset through Inception-v3)."""
 
 import json
 import logging
@@ -16,68 +17,120 @@ from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import EVALUATOR_SHA256, require_evaluator_shape
 from gan_cli.metrics.image_files import read_images
+from gan_cli.metrics.inception import require_inception_images
+from gan_cli.metrics.inception_suite import InceptionSuite, dataset_images, file_images
 from gan_cli.metrics.stacked import build_suite, metrics_image_shape
-from gan_cli.metrics.suite import evaluation_problems
+from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems
 from gan_cli.sampling import from_uint8
 from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
 
 log = logging.getLogger("gan_cli.evaluate")
 
+FEATURES = ("evaluator", "inception")
+# metrics=null: all the metrics the features allow
+DEFAULT_METRICS = {"evaluator": ["fid", "kid", "is", "precision_recall", "coverage"], "inception": list(FEATURE_METRICS)}
 
-@console_script("gan-eval", path_keys=("ckpt", "images", "out"))
+
+@console_script("gan-eval", path_keys=("ckpt", "images", "out", "inception_weights", "ref_images"))
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     with user_errors("gan-eval"):
-        _check(cfg)
+        metrics = _check(cfg)
         device = select_device(cfg.device)
         if cfg.ckpt is not None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
             generator = generator_from_checkpoint(checkpoint, cfg.ema).to(device)
             shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
-            require_evaluator_shape(shape, f"checkpoint {path}", metrics_image_shape(cfg.metrics))
+            _require_shape(cfg, metrics, shape, f"checkpoint {path}")
             which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
             source = {"checkpoint": str(path), "step": checkpoint["step"], "generator": which}
             log.info(f"Scoring {cfg.n} images of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
-            evaluation = build_suite(cfg.metrics, cfg.n, cfg.seed, cfg.data_root, device).evaluate_generator(
-                generator, cfg.batch_size
-            )
+            suite = _suite(cfg, metrics, cfg.n, device, checkpoint)
+            if cfg.features == "inception" and (generator.num_classes or generator.codes.categorical):
+                log.info("label_accuracy and code_accuracy need the MNIST evaluator's class posteriors: not with features=inception")
+            evaluation = suite.evaluate_generator(generator, cfg.batch_size)
             out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".metrics.json")
         else:
-            images = _images(Path(cfg.images), cfg.n, metrics_image_shape(cfg.metrics))
+            images = _images(cfg, metrics, Path(cfg.images))
             source = {"images": str(cfg.images)}
-            evaluation = build_suite(cfg.metrics, len(images), cfg.seed, cfg.data_root, device).evaluate_images(
-                from_uint8(images)
-            )
+            suite = _suite(cfg, metrics, len(images), device)
+            evaluation = suite.evaluate_images(from_uint8(images))
             out = Path(cfg.out) if cfg.out is not None else Path("metrics.json")
         for line in evaluation.table():
             log.info(line)
-        record = {**source, "seed": cfg.seed, "evaluator_sha256": EVALUATOR_SHA256, **evaluation.record()}
+        record = {**source, "seed": cfg.seed, "features": cfg.features, **_network(cfg, suite), **evaluation.record()}
         atomic_write(out, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
         log.info(f"Wrote {out}")
 
 
-def _check(cfg: DictConfig) -> None:
+def _check(cfg: DictConfig) -> list[str]:
+    """The metric list to compute, after refusing settings that cannot work (all problems in one message)."""
     if (cfg.ckpt is None) == (cfg.images is None):
         raise GanError(
             "give exactly one of ckpt= (a checkpoint or run directory) and images= (a folder of PNGs or an .npz)"
         )
-    problems = evaluation_problems(cfg.metrics, cfg.n, None)
+    if cfg.features not in FEATURES:
+        raise GanError(
+            f"features={cfg.features!r}: use evaluator (the shipped MNIST classifier) or inception (Inception-v3 "
+            "with inception_weights=<path>)"
+        )
+    metrics = list(cfg.metrics) if cfg.metrics is not None else DEFAULT_METRICS[cfg.features]
+    problems = evaluation_problems(metrics, cfg.n, None, features=cfg.features)
+    if cfg.features == "inception":
+        if cfg.inception_weights is None:
+            problems.append(
+                "features=inception needs inception_weights=<a torchvision inception_v3 state_dict (.pth) on this "
+                "machine>; nothing is downloaded"
+            )
+        if cfg.images is not None and cfg.ref_images is None:
+            problems.append("features=inception with images= needs ref_images=<a folder of PNGs or an .npz of real images>")
+    else:
+        problems += [f"{key}= goes with features=inception" for key in ("inception_weights", "ref_images") if cfg[key] is not None]
     if cfg.batch_size <= 0:
         problems.append(f"batch_size={cfg.batch_size} must be positive")
     if problems:
         raise GanError("; ".join(problems))
+    return metrics
 
 
-def _images(path: Path, n: int, shape: tuple[int, int, int]):
-    """The first n images of `path` (all of them when there are fewer), uint8 (n, *shape)."""
-    images = read_images(path)
-    require_evaluator_shape(tuple(images.shape[1:]), f"images={path}", shape)
-    if len(images) < n:
-        log.info(f"{path} holds {len(images)} images, fewer than n={n}: scoring all of them")
+def _require_shape(cfg: DictConfig, metrics: list[str], shape: tuple[int, ...], source: str) -> None:
+    """Refuse samples the features cannot score: the evaluator's 1x28x28 (or Stacked MNIST's 3x28x28),
+    Inception's images of 1 or 3 channels."""
+    if cfg.features == "inception":
+        require_inception_images(shape, source)
     else:
-        log.info(f"Scoring the first {n} of the {len(images)} images in {path}")
-    return images[:n]
+        require_evaluator_shape(shape, source, metrics_image_shape(metrics))
+
+
+def _suite(cfg: DictConfig, metrics: list[str], n: int, device, checkpoint: dict | None = None):
+    """The suite that scores n images: the evaluator's (MNIST or Stacked MNIST), or Inception's
+    against ref_images= or, by default, the checkpoint's dataset."""
+    if cfg.features != "inception":
+        return build_suite(metrics, n, cfg.seed, cfg.data_root, device)
+    if cfg.ref_images is not None:
+        real = file_images(Path(cfg.ref_images))
+    else:
+        real = dataset_images(checkpoint["config"].get("dataset") or {}, cfg.data_root)
+    return InceptionSuite(metrics, n, cfg.seed, real, cfg.inception_weights, device)
+
+
+def _network(cfg: DictConfig, suite) -> dict:
+    """The metrics file's record of the network that scored the images."""
+    if cfg.features == "inception":
+        return {"inception_weights": str(cfg.inception_weights), "inception_sha256": suite.network.sha256}
+    return {"evaluator_sha256": EVALUATOR_SHA256}
+
+
+def _images(cfg: DictConfig, metrics: list[str], path: Path):
+    """The first n images of `path` (all of them when there are fewer), uint8 (n, C, H, W)."""
+    images = read_images(path)
+    _require_shape(cfg, metrics, tuple(images.shape[1:]), f"images={path}")
+    if len(images) < cfg.n:
+        log.info(f"{path} holds {len(images)} images, fewer than n={cfg.n}: scoring all of them")
+    else:
+        log.info(f"Scoring the first {cfg.n} of the {len(images)} images in {path}")
+    return images[: cfg.n]
 
 
 if __name__ == "__main__":

@@ -92,10 +92,10 @@ def load_evaluator(device: torch.device | str = "cpu") -> MNISTEvaluator:
 
 @dataclass
 class Scores:
-    """What the evaluator says about a set of images."""
+    """What the evaluator (or Inception-v3, gan_cli.metrics.inception) says about a set of images."""
 
-    features: torch.Tensor  # (N, FEATURE_DIM) float32, the penultimate layer
-    probs: torch.Tensor  # (N, NUM_CLASSES) float32 softmax posteriors
+    features: torch.Tensor  # (N, FEATURE_DIM) float32, the penultimate layer (Inception: (N, 2048) pool)
+    probs: torch.Tensor | None  # (N, NUM_CLASSES) float32 softmax posteriors; None from Inception
     labels: torch.Tensor | None = None  # (N,) int64: true labels (real) or requested ones (conditional G)
     codes: torch.Tensor | None = None  # (N,) int64: InfoGAN's first categorical code (or, for real images, the labels)
 

@@ -4,6 +4,10 @@ Each (split, sample count) is scored once per evaluator and kept in the cache fo
 ($GAN_CLI_CACHE, by default ~/.cache/gan_cli) as features, posteriors and labels. The images are
 the first n of a fixed permutation of the split, the same on every machine and for every seed, so
 two runs (or two tools) are always compared against the same real images.
+
+`load_or_compute` is the cache itself, also used for the real-data floor and Inception features:
+a file is named by everything its contents depend on, written atomically, and an unreadable one
+is ignored and computed again.
 """
 
 import logging
@@ -11,6 +15,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
@@ -24,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SUBSET_SEED = 0  # fixes which real images form the reference; never the user's seed
 
+T = TypeVar("T")
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GAN_CLI_CACHE", "~/.cache/gan_cli")).expanduser()
@@ -34,10 +41,11 @@ def reference_scores(evaluator: MNISTEvaluator, data_root: str, split: str, n: i
     if not 0 < n <= SPLIT_SIZES[split]:
         raise GanError(f"n={n}: the MNIST {split} split has {SPLIT_SIZES[split]} images; use 1 to {SPLIT_SIZES[split]}")
     path = cache_dir() / f"mnist_{split}_{n}_{EVALUATOR_SHA256[:16]}.pt"
-    cached = _read_cache(path)
-    if cached is not None:
-        return cached
-    log.info(f"Scoring {n} MNIST {split} images for the reference (cached in {path})")
+    return load_or_compute(path, lambda: vars(_score_split(evaluator, data_root, split, n)), lambda d: Scores(**d))
+
+
+def _score_split(evaluator: MNISTEvaluator, data_root: str, split: str, n: int) -> Scores:
+    log.info(f"Scoring {n} MNIST {split} images for the reference")
     try:
         images, labels = load_mnist(data_root, split, download=False)
     except GanError as err:
@@ -45,19 +53,24 @@ def reference_scores(evaluator: MNISTEvaluator, data_root: str, split: str, n: i
     chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
     scores = score_images(evaluator, from_uint8(images[chosen]))
     scores.labels = labels[chosen]
-    try:
-        atomic_write(path, lambda f: torch.save(vars(scores), f))
-    except OSError as err:  # a read-only home: still correct, only slower next time
-        log.warning(f"could not cache the reference in {path} ({err.strerror or err}); set GAN_CLI_CACHE to a writable folder")
     return scores
 
 
-def _read_cache(path: Path) -> Scores | None:
-    """The cached scores, or None when absent or unreadable (then they are computed again)."""
-    if not path.is_file():
-        return None
+def load_or_compute(path: Path, compute: Callable[[], dict], rebuild: Callable[[dict], T]) -> T:
+    """`rebuild` of the dict (tensors and plain values) cached in `path`; when absent or unreadable,
+    of `compute()`'s, which is then cached. `rebuild` raises TypeError, KeyError or ValueError for a
+    dict it cannot use: such a file is ignored like a damaged one."""
+    if path.is_file():
+        try:
+            return rebuild(torch.load(path, map_location="cpu", weights_only=True))
+        except (
+            RuntimeError, EOFError, OSError, TypeError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError
+        ) as err:
+            log.warning(f"ignoring the unreadable cache file {path} ({err}); computing it again")
+    contents = compute()
     try:
-        return Scores(**torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, EOFError, OSError, TypeError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
-        log.warning(f"ignoring the unreadable reference cache {path} ({err}); computing it again")
-        return None
+        atomic_write(path, lambda f: torch.save(contents, f))
+        log.info(f"Cached in {path}")
+    except GanError as err:  # a read-only home: still correct, only slower next time
+        log.warning(f"{err}; set GAN_CLI_CACHE to a writable folder")
+    return rebuild(contents)

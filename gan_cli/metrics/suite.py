@@ -2,7 +2,8 @@
 
 Used by gan-eval and by the evaluations during training. Each metric name produces one or more
 values (KID gives `kid` and `kid_std`); VALUES says which way each value improves, so any of them
-can pick the best checkpoint.
+can pick the best checkpoint. FeatureSuite is what every suite shares (MetricSuite here, and
+gan_cli.metrics.inception_suite's InceptionSuite): scoring images, the metrics, the floor beside them.
 """
 
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ import torch
 
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import code_accuracy, inception_score, label_accuracy, mode_coverage
-from gan_cli.metrics.evaluator import IMAGE_SHAPE, Scores, load_evaluator, score_images
+from gan_cli.metrics.evaluator import EVALUATOR_SHA256, IMAGE_SHAPE, Scores, load_evaluator, score_images
 from gan_cli.metrics.frechet import fid
 from gan_cli.metrics.kernel import kid
 from gan_cli.metrics.manifold import precision_recall
-from gan_cli.metrics.reference import reference_scores
+from gan_cli.metrics.reference import cache_dir, load_or_compute, reference_scores
 from gan_cli.models.base import Generator
 from gan_cli.sampling import generate, seeded_inputs
 
@@ -23,6 +24,7 @@ REFERENCE = "mnist/train"  # generated images are compared with these real image
 FLOOR = "mnist/test"  # the real-data floor: real images that no generator made, against the same reference
 MAX_N = 10_000  # the test split's size: the floor always uses as many images as the result
 MIN_N = 10  # fewer cannot fit a k-NN ball (k = 3) or a covariance meaningfully
+FLOOR_VERSION = 1  # in the floor cache's file names: raise it when a metric's computation changes
 
 
 def _fid(generated: Scores, reference: Scores, seed: int) -> dict[str, float]:
@@ -55,6 +57,7 @@ METRICS = {
     "precision_recall": _precision_recall,
     "coverage": _coverage,
 }
+FEATURE_METRICS = ("fid", "kid", "precision_recall")  # need only features; the others need class posteriors
 # metric -> {each value it gives: True when higher is better, False when lower is, None for a spread}
 VALUES = {
     "fid": {"fid": False},
@@ -67,9 +70,12 @@ VALUES = {
 }
 
 
-def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: str = "") -> list[str]:
+def evaluation_problems(
+    metrics: list[str], n: int, best: str | None, prefix: str = "", features: str = "evaluator"
+) -> list[str]:
     """Problems with a metric list, a sample count and the value that picks the best checkpoint, each
-    named by its key (`<prefix>metrics`, ...)."""
+    named by its key (`<prefix>metrics`, ...). `features`: evaluator (the shipped MNIST classifier) or
+    inception (no class posteriors; the real images' count is checked when they are read)."""
     problems = [
         f"{prefix}metrics: {name!r} is not a metric; use any of {', '.join(VALUES)}" for name in metrics if name not in VALUES
     ]
@@ -78,7 +84,17 @@ def evaluation_problems(metrics: list[str], n: int, best: str | None, prefix: st
             f"{prefix}metrics: stacked_modes scores 3-channel Stacked MNIST and the others 1x28x28 images: "
             "use stacked_modes alone"
         )
-    if not MIN_N <= n <= MAX_N:
+    if features == "inception":
+        posteriors = [name for name in metrics if name in VALUES and name not in FEATURE_METRICS]
+        if posteriors:
+            problems.append(
+                f"{prefix}metrics: {', '.join(posteriors)} need{'s' if len(posteriors) == 1 else ''} class posteriors, "
+                "which only the shipped MNIST evaluator gives (features=evaluator); with features=inception use "
+                f"{', '.join(FEATURE_METRICS)}"
+            )
+        if n < MIN_N:
+            problems.append(f"{prefix}n={n} must be at least {MIN_N}")
+    elif not MIN_N <= n <= MAX_N:
         problems.append(f"{prefix}n={n} must be {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
     if best is not None:
         rankable = [value for name in metrics for value, higher in VALUES.get(name, {}).items() if higher is not None]
@@ -111,6 +127,25 @@ def compute_metrics(names: list[str], generated: Scores, reference: Scores, seed
     if generated.codes is not None:
         values["code_accuracy"] = code_accuracy(generated.codes, generated.probs.argmax(1))
     return values
+
+
+def cached_floor(real_data: str, n: int, names: list[str], seed: int, compute) -> dict[str, float]:
+    """The real-data floor `compute()` gives, from the cache when there. `real_data` names the real
+    sets and the network that scores them; with n, the metric names and the seed (KID's subsets)
+    it is all the values depend on, and it names the cache file."""
+    path = cache_dir() / f"floor_{real_data}_{n}_{'-'.join(sorted(names))}_seed{seed}_v{FLOOR_VERSION}.pt"
+    return load_or_compute(path, lambda: _plain_values(compute()), _floor_values)
+
+
+def _plain_values(values: dict) -> dict[str, float | int]:
+    """Python numbers only (code accuracy is a numpy float): what torch.load(weights_only=True) reads back."""
+    return {name: value if isinstance(value, int) else float(value) for name, value in values.items()}
+
+
+def _floor_values(stored: dict) -> dict[str, float | int]:
+    if not isinstance(stored, dict) or not all(type(value) in (int, float) for value in stored.values()):
+        raise TypeError("not a dict of metric values")
+    return stored
 
 
 @dataclass
@@ -150,8 +185,50 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-class MetricSuite:
-    """Scores sets of n images with the metrics `names` against n real MNIST training images."""
+class FeatureSuite:
+    """Scores sets of n images with the metrics `names` against reference Scores, beside the floor.
+
+    A subclass sets `names`, `n`, `seed`, `reference` (Scores of n real images), `floor` (the metric
+    values of n other real images) and the table's names of both, and says how images are scored.
+    """
+
+    names: list[str]
+    n: int
+    seed: int
+    reference: Scores
+    floor: dict[str, float]
+    reference_name: str = REFERENCE
+    floor_name: str = FLOOR
+    has_posteriors = True  # whether score() gives class posteriors (then labels and codes are scored)
+
+    def score(self, images: torch.Tensor) -> Scores:
+        raise NotImplementedError
+
+    def evaluate_images(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
+    ) -> Evaluation:
+        """Metrics of images (n, C, H, W) in [-1, 1], with the labels they were generated for and the
+        values of their first categorical code, if any (scored only with class posteriors)."""
+        if len(images) != self.n:
+            raise ValueError(f"{len(images)} images given to a suite for n={self.n}")
+        scores = self.score(images)
+        if self.has_posteriors:
+            scores.labels, scores.codes = labels, codes
+        values = compute_metrics(self.names, scores, self.reference, self.seed)
+        floor = {name: self.floor[name] for name in values}
+        return Evaluation(values, floor, self.n, reference=self.reference_name, floor_images=self.floor_name)
+
+    def evaluate_generator(self, generator: Generator, batch_size: int = 500) -> Evaluation:
+        """Metrics of n images drawn from `seed` (the same latents every time)."""
+        inputs = seeded_inputs(generator, self.n, self.seed)
+        images = generate(generator, inputs, batch_size)
+        codes = generator.codes.split_codes(inputs["c"])[0][0] if generator.codes.categorical else None
+        return self.evaluate_images(images, inputs.get("y"), codes)
+
+
+class MetricSuite(FeatureSuite):
+    """Scores sets of n images (n, 1, 28, 28) with the metrics `names` against n real MNIST training
+    images, through the shipped evaluator."""
 
     image_shape = IMAGE_SHAPE
 
@@ -162,27 +239,17 @@ class MetricSuite:
         self.names, self.n, self.seed = list(names), n, seed
         self.evaluator = load_evaluator(device)
         self.reference = reference_scores(self.evaluator, data_root, "train", n)
-        real = reference_scores(self.evaluator, data_root, "test", n)
+        # The floor costs as much as an evaluation (KID's subsets, the k-NN balls): computed once.
+        self.floor = cached_floor(
+            f"mnist-test-vs-train_{EVALUATOR_SHA256[:16]}", n, self.names, seed, lambda: self._floor(data_root)
+        )
+
+    def _floor(self, data_root: str) -> dict[str, float]:
+        real = reference_scores(self.evaluator, data_root, "test", self.n)
         # `real` carries its true labels, read as labels and as a code: the floor of label_accuracy and
         # code_accuracy is the evaluator's own accuracy.
         real.codes = real.labels
-        self.floor = compute_metrics(self.names, real, self.reference, seed)
+        return compute_metrics(self.names, real, self.reference, self.seed)
 
-    def evaluate_images(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None
-    ) -> Evaluation:
-        """Metrics of images (n, 1, 28, 28) in [-1, 1], with the labels they were generated for and
-        the values of their first categorical code, if any."""
-        if len(images) != self.n:
-            raise ValueError(f"{len(images)} images given to a suite for n={self.n}")
-        scores = score_images(self.evaluator, images)
-        scores.labels, scores.codes = labels, codes
-        values = compute_metrics(self.names, scores, self.reference, self.seed)
-        return Evaluation(values, {name: self.floor[name] for name in values}, self.n)
-
-    def evaluate_generator(self, generator: Generator, batch_size: int = 500) -> Evaluation:
-        """Metrics of n images drawn from `seed` (the same latents every time)."""
-        inputs = seeded_inputs(generator, self.n, self.seed)
-        images = generate(generator, inputs, batch_size)
-        codes = generator.codes.split_codes(inputs["c"])[0][0] if generator.codes.categorical else None
-        return self.evaluate_images(images, inputs.get("y"), codes)
+    def score(self, images: torch.Tensor) -> Scores:
+        return score_images(self.evaluator, images)
