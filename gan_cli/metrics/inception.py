@@ -87,6 +87,7 @@ def _load_weights(model: nn.Module, state, path: str) -> None:
         examples = ", ".join((missing + unexpected)[:3])
         raise GanError(f"{not_inception}: {len(missing)} keys missing and {len(unexpected)} unexpected (such as {examples})")
 
+
 def preprocess(images: torch.Tensor) -> torch.Tensor:
     """Images (N, C, H, W), C = 1 or 3, uint8 or float in [-1, 1] -> (N, 3, 299, 299), ImageNet-normalised."""
     # [0, 1], as ImageNet's normalisation assumes
