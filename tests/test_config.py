@@ -30,18 +30,21 @@ def test_every_option_composes_and_passes_validation(group, option):
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # no ??? left anywhere
 
 
-def test_default_is_dcgan_on_mnist_with_paper_optimizer():
+def test_default_is_dcgan_on_mnist_with_the_paper_optimizer_at_a_higher_rate():
     cfg = compose_train()
     assert (cfg.dataset.name, cfg.model.name, cfg.loss.name) == ("mnist", "dcgan", "nonsaturating")
-    assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 2e-4
+    assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 1e-3
     assert list(cfg.optimizer.generator.betas) == [0.5, 0.999]
+    for paper in (["optimizer=adam"], ["experiment=dcgan_mnist"]):  # the DCGAN paper's rate
+        cfg = compose_train(paper)
+        assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 2e-4
 
 
 def test_shared_and_separate_learning_rates():
     cfg = compose_train(["optimizer.lr=1e-4"])
     assert cfg.optimizer.generator.lr == cfg.optimizer.discriminator.lr == 1e-4
     cfg = compose_train(["optimizer.discriminator.lr=4e-4"])
-    assert (cfg.optimizer.generator.lr, cfg.optimizer.discriminator.lr) == (2e-4, 4e-4)
+    assert (cfg.optimizer.generator.lr, cfg.optimizer.discriminator.lr) == (1e-3, 4e-4)
 
 
 def test_data_root_defaults_to_environment(monkeypatch):

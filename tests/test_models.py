@@ -10,6 +10,7 @@ from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_generator, build_networks
 from gan_cli.models.dcgan import resolution_stages
+from gan_cli.models.layers import ThinConvTranspose2d
 from tests.helpers import compose_train, tiny_model
 
 MNIST_SHAPE = DataShape((1, 28, 28), 10)
@@ -142,3 +143,31 @@ def test_unknown_architecture_and_init_are_refused():
 def test_conditional_model_on_unlabelled_data_is_refused():
     with pytest.raises(GanError, match="labelled dataset"):
         build_networks(model_config("cgan"), DataShape((1, 28, 28), 0))
+
+
+@pytest.mark.parametrize(
+    "layer,input_shape",
+    [((100, 128, 7, 1, 0), (5, 100, 1, 1)), ((64, 1, 4, 2, 1), (5, 64, 14, 14)), ((16, 3, 4, 2, 1), (5, 16, 8, 8))],
+    ids=["projection from 1x1", "last layer to 1 channel", "last layer to 3 channels"],
+)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_thin_transposed_convolution_equals_the_standard_one(layer, input_shape, channels_last):
+    """ThinConvTranspose2d (matmul + col2im) has nn.ConvTranspose2d's parameters and gives its
+    outputs and gradients, in the model's memory layout."""
+    standard, thin = nn.ConvTranspose2d(*layer), ThinConvTranspose2d(*layer)
+    thin.load_state_dict(standard.state_dict())  # the same keys and shapes: checkpoints are interchangeable
+    x = torch.randn(input_shape)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    standard, thin, x = standard.to(memory_format=layout), thin.to(memory_format=layout), x.to(memory_format=layout)
+    x_standard, x_thin = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_standard, y_thin = standard(x_standard), thin(x_thin)
+    assert y_thin.shape == y_standard.shape
+    torch.testing.assert_close(y_thin, y_standard, rtol=1e-4, atol=1e-5)
+    upstream = torch.randn_like(y_standard)
+    y_standard.backward(upstream)
+    y_thin.backward(upstream)
+    torch.testing.assert_close(x_thin.grad, x_standard.grad, rtol=1e-4, atol=1e-5)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(thin, name).grad, getattr(standard, name).grad, rtol=1e-4, atol=1e-4)
+    if layer[1] > 4:  # a map with many channels stays in the model's layout for the next layer
+        assert y_thin.is_contiguous(memory_format=layout)

@@ -35,7 +35,7 @@ def test_stop_names_the_step_and_loss_and_keeps_the_last_good_checkpoint(tmp_pat
         "samples.every=100", "checkpoint.every=5", cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert "Resume changes optimizer.lr: 0.0002 -> 1e+30" in result.stdout
+    assert "Resume changes optimizer.lr: 0.001 -> 1e+30" in result.stdout
     assert "gan-train: error: training diverged at step 7: the generator's loss/G became NaN or inf" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert last.read_bytes() == kept

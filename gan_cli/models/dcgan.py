@@ -18,6 +18,7 @@ from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models.base import Discriminator, Generator
 from gan_cli.models.codes import CodeSpec
+from gan_cli.models.layers import ThinConvTranspose2d
 
 D_NORMS = ("batch", "layer", "none")
 
@@ -54,7 +55,7 @@ class DCGANGenerator(Generator):
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
         layers = [  # project the input to a base x base map: (B, input_dim, 1, 1) -> (B, widths[0], b, b)
-            nn.ConvTranspose2d(self.input_dim, widths[0], base, 1, 0, bias=False),
+            ThinConvTranspose2d(self.input_dim, widths[0], base, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
@@ -64,7 +65,7 @@ class DCGANGenerator(Generator):
                 nn.BatchNorm2d(w_out),
                 nn.ReLU(inplace=True),
             ]
-        layers += [nn.ConvTranspose2d(widths[-1], shape.channels, 4, 2, 1), nn.Tanh()]
+        layers += [ThinConvTranspose2d(widths[-1], shape.channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
