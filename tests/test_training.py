@@ -143,3 +143,22 @@ def test_resume_with_fewer_steps_than_the_checkpoint_is_refused(tmp_path):
     with pytest.raises(GanError, match=r"the checkpoint is at step 4, past this run's last step 2 .*train.steps=8"):
         resume_tiny(tmp_path / "run", ["train.steps=2"])
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_a_run_from_before_a_new_default_rate_resumes_at_its_own_rate(tmp_path):
+    """A run started when the default optimizer.lr was 2e-4 continues at 2e-4 after the default changed,
+    and at a rate the new command line names when it names one."""
+    train_tiny(tmp_path / "run", ["train.steps=2"])
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    for key in ("lr", "generator", "discriminator"):  # what the same command line composed to then
+        node = checkpoint["config"]["optimizer"]
+        node[key] = 2e-4 if key == "lr" else {**node[key], "lr": 2e-4}
+    torch.save(checkpoint, path)
+    for new, expected in (([], 2e-4), (["optimizer.lr=1e-5"], 1e-5)):
+        run_dir = tmp_path / f"resumed_{expected}"
+        shutil.copytree(tmp_path / "run", run_dir)
+        resume_tiny(run_dir, ["train.steps=3", *new])
+        after = load_checkpoint(run_dir)
+        assert after["optimizer_g"]["param_groups"][0]["lr"] == after["optimizer_d"]["param_groups"][0]["lr"] == expected
+        assert after["config"]["optimizer"]["generator"]["lr"] == expected

@@ -3,7 +3,8 @@
 Hydra composes `train` with the original overrides followed by the new ones (later ones win), so
 interpolations such as `optimizer.generator.lr: ${..lr}` follow a changed `optimizer.lr`. The result
 is compared with the stored resolved config: keys that would change the model, the data or the
-loss are refused with the list of differences; the keys below may change and are logged.
+loss are refused with the list of differences; the keys below may change and are logged. A run
+whose learning rate came from a default that has changed since keeps its own rate.
 
 The stored overrides come from a file, which may have been altered: they must be a list of strings,
 and none may touch Hydra's own settings (`hydra.*`, `hydra/...`), which a gan-train command line
@@ -50,13 +51,14 @@ MUTABLE_ON_RESUME = (
 def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConfig, list[str]]:
     """(config to continue with, its full override list). Call inside a Hydra app (gan-train)."""
     # A launcher (launcher=slurm) only says where a sweep's jobs ran: a resumed run does not need its plugin.
-    overrides = [o for o in stored_overrides(checkpoint) + new_overrides if not o.startswith(("resume=", "launcher="))]
-    try:
-        cfg = compose(config_name="train", overrides=overrides)
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise GanError(f"the run's command line and this one do not compose ({' '.join(str(err).split())})") from err
-    changes = _differences(_in_current_names(checkpoint["config"]), resolved)
+    stored, new = (
+        [o for o in overrides if not o.startswith(("resume=", "launcher="))]
+        for overrides in (stored_overrides(checkpoint), new_overrides)
+    )
+    stored_config = _in_current_names(checkpoint["config"])
+    overrides = stored + _kept_learning_rate(stored_config, _composed(stored)) + new
+    cfg = _composed(overrides)
+    changes = _differences(stored_config, OmegaConf.to_container(cfg, resolve=True))
     refused = [change for key, change in changes.items() if not _mutable(key)]
     if refused:
         raise GanError(
@@ -66,6 +68,28 @@ def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConf
     for change in changes.values():
         log.info(f"Resume changes {change}")
     return cfg, overrides
+
+
+def _composed(overrides: list[str]) -> DictConfig:
+    try:
+        cfg = compose(config_name="train", overrides=overrides)
+        OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise GanError(f"the run's command line and this one do not compose ({' '.join(str(err).split())})") from err
+    return cfg
+
+
+def _kept_learning_rate(stored_config: dict, recomposed: DictConfig) -> list[str]:
+    """The run's own optimizer.lr as an override, when its command line composes to another one today.
+
+    A newer gan_cli may have a different default rate (2e-4 before optimizer=adam_fast became the
+    default): the run keeps the rate it trained with, unless the new command line sets one.
+    """
+    optimizer = stored_config.get("optimizer")
+    stored_lr = optimizer.get("lr") if isinstance(optimizer, dict) else None
+    if not isinstance(stored_lr, float) or OmegaConf.select(recomposed, "optimizer.lr") == stored_lr:
+        return []
+    return [f"optimizer.lr={stored_lr!r}"]
 
 
 def stored_overrides(checkpoint: dict) -> list[str]:
