@@ -1,6 +1,8 @@
 """Device selection and mixed precision, shared by training and sampling."""
 
 import contextlib
+import ctypes
+import platform
 import re
 
 import torch
@@ -8,6 +10,9 @@ import torch
 from gan_cli.errors import GanError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# mallopt(3) parameters (glibc's malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
 def select_device(name: str) -> torch.device:
@@ -54,3 +59,21 @@ def autocast(device: torch.device, precision: str):
         raise GanError("train.precision=fp16 needs a CUDA device; on the CPU use bf16 or fp32")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+def keep_freed_host_memory() -> None:
+    """Have glibc's malloc keep freed memory for the next allocations instead of giving it back to
+    the kernel (what jemalloc or tcmalloc would do, without a preload). No effect off glibc.
+
+    Why: a CPU training step allocates and frees the same activation tensors (0.1-30 MB) every step.
+    By default glibc serves large allocations with fresh mmaps and trims the heap once they are
+    freed, so the kernel maps and zeroes those pages again in every step: about 6,000 page faults
+    per fp32 step of the 28x28 MNIST DCGAN. Allocations up to 32 MB (glibc's upper bound for this
+    threshold) now come from the heap, and the heap is not trimmed below 1 GiB of free memory: the
+    process reaches its peak again in every step anyway.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return
+    libc = ctypes.CDLL(None)  # the C library this interpreter runs on
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)

@@ -10,7 +10,7 @@ from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_generator, build_networks
 from gan_cli.models.dcgan import resolution_stages
-from gan_cli.models.layers import ThinConvTranspose2d
+from gan_cli.models.layers import ThinConvTranspose2d, ThinInputConv2d
 from tests.helpers import compose_train, tiny_model
 
 MNIST_SHAPE = DataShape((1, 28, 28), 10)
@@ -171,3 +171,51 @@ def test_thin_transposed_convolution_equals_the_standard_one(layer, input_shape,
         torch.testing.assert_close(getattr(thin, name).grad, getattr(standard, name).grad, rtol=1e-4, atol=1e-4)
     if layer[1] > 4:  # a map with many channels stays in the model's layout for the next layer
         assert y_thin.is_contiguous(memory_format=layout)
+
+
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32), (11, 28), (1, 29)], ids=["MNIST", "RGB", "labelled MNIST", "odd size"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_thin_input_convolution_equals_the_standard_one(channels, size, channels_last):
+    """ThinInputConv2d (input gradient as matmul + col2im) has nn.Conv2d's parameters and gives its
+    outputs and gradients, with and without a gradient for the input."""
+    standard, thin = nn.Conv2d(channels, 16, 4, 2, 1), ThinInputConv2d(channels, 16, 4, 2, 1)
+    thin.load_state_dict(standard.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    standard, thin = standard.to(memory_format=layout), thin.to(memory_format=layout)
+    x = torch.randn(5, channels, size, size).to(memory_format=layout)
+    for input_gradient in (True, False):
+        x_standard, x_thin = x.clone().requires_grad_(input_gradient), x.clone().requires_grad_(input_gradient)
+        y_standard, y_thin = standard(x_standard), thin(x_thin)
+        torch.testing.assert_close(y_thin, y_standard, rtol=1e-5, atol=1e-6)
+        assert y_thin.is_contiguous(memory_format=layout)
+        upstream = torch.randn_like(y_standard)
+        standard.zero_grad(), thin.zero_grad()
+        y_standard.backward(upstream)
+        y_thin.backward(upstream)
+        if input_gradient:
+            torch.testing.assert_close(x_thin.grad, x_standard.grad, rtol=1e-4, atol=1e-5)
+        for name in ("weight", "bias"):
+            torch.testing.assert_close(getattr(thin, name).grad, getattr(standard, name).grad, rtol=1e-4, atol=1e-4)
+
+
+def test_thin_input_convolution_supports_gradient_penalties_and_bf16():
+    standard, thin = nn.Conv2d(1, 8, 4, 2, 1).double(), ThinInputConv2d(1, 8, 4, 2, 1).double()
+    thin.load_state_dict(standard.state_dict())
+    x = torch.randn(3, 1, 12, 12, dtype=torch.double, requires_grad=True)
+    torch.autograd.gradgradcheck(thin, (x,))  # the double backward of a gradient penalty
+
+    def penalty_gradients(layer):  # WGAN-GP's penalty: D's input gradient norm, differentiated in D's weights
+        inputs = x.detach().clone().requires_grad_()
+        (input_gradient,) = torch.autograd.grad(torch.tanh(layer(inputs)).sum(), inputs, create_graph=True)
+        return torch.autograd.grad((input_gradient.norm() - 1) ** 2, (layer.weight, layer.bias))
+
+    for thin_gradient, standard_gradient in zip(penalty_gradients(thin), penalty_gradients(standard)):
+        torch.testing.assert_close(thin_gradient, standard_gradient)
+    thin = thin.float()
+    images = torch.randn(4, 1, 28, 28, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = thin(images)
+    assert y.dtype == torch.bfloat16  # as nn.Conv2d under autocast
+    y.float().sum().backward()
+    assert images.grad.dtype == thin.weight.grad.dtype == torch.float32
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0

@@ -18,7 +18,7 @@ from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models.base import Discriminator, Generator
 from gan_cli.models.codes import CodeSpec
-from gan_cli.models.layers import ThinConvTranspose2d
+from gan_cli.models.layers import ThinConvTranspose2d, ThinInputConv2d
 
 D_NORMS = ("batch", "layer", "none")
 
@@ -80,7 +80,7 @@ class DCGANDiscriminator(Discriminator):
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28
         layers = [  # no normalisation on the input layer (paper)
-            nn.Conv2d(shape.channels + num_classes, widths[0], 4, 2, 1),
+            ThinInputConv2d(shape.channels + num_classes, widths[0], 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for w_in, w_out in zip(widths, widths[1:]):  # each stage halves the resolution

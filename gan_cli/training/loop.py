@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
-from gan_cli.device import autocast, resolve_precision
+from gan_cli.device import autocast, keep_freed_host_memory, resolve_precision
 from gan_cli.errors import GanError, StoppedBySignal
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
@@ -204,6 +204,8 @@ def build_training(cfg: DictConfig, device: torch.device, parallel: distributed.
     precision = resolve_precision(cfg.train.precision, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    else:  # no page faults for the activations of every step
+        keep_freed_host_memory()
 
     # Load dataset.
     data = parallel.share_batches(build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed))
