@@ -176,7 +176,7 @@ def test_benchmark_script_runs_end_to_end(mnist_root, tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for line in (
-        "machine: ", "gan-train fp32 / reference:", "gan-train bf16 / gan-train fp32:", "MFU ", "GFLOP per step",
+        "machine: ", "gan-train fp32 / reference:", "gan-train bf16 / gan-train fp32:", "MFU against torch.mm:", "GFLOP per step",
         "time to quality: FID <= ", "reference: 64x64 DCGAN, batch 128", "bf16 quality: FID at n=100",
     ):
         assert line in out, out
