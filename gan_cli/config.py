@@ -171,6 +171,7 @@ class OptimizerNode:
 class AdamNode(OptimizerNode):
     betas: List[float] = MISSING
     eps: float = MISSING
+    fused: bool = MISSING
 
 
 @dataclass

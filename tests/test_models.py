@@ -10,7 +10,14 @@ from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_generator, build_networks
 from gan_cli.models.dcgan import resolution_stages
-from gan_cli.models.layers import ThinConvTranspose2d, ThinInputConv2d
+from gan_cli.models.layers import (
+    InnerConv2d,
+    InnerConvTranspose2d,
+    ThinConvTranspose2d,
+    ThinInputConv2d,
+    WholeMapConv2d,
+    _ConvolutionWithMatmulGradient,
+)
 from tests.helpers import compose_train, tiny_model
 
 MNIST_SHAPE = DataShape((1, 28, 28), 10)
@@ -219,3 +226,91 @@ def test_thin_input_convolution_supports_gradient_penalties_and_bf16():
     y.float().sum().backward()
     assert images.grad.dtype == thin.weight.grad.dtype == torch.float32
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("layers,input_shape", [((nn.Conv2d, InnerConv2d), (5, 16, 14, 14)), ((nn.ConvTranspose2d, InnerConvTranspose2d), (5, 16, 7, 7))], ids=["conv", "transposed"])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_inner_convolutions_compute_bf16_weight_gradients_as_matmuls(layers, input_shape, bias, channels_last):
+    """InnerConv2d / InnerConvTranspose2d have the standard layers' parameters; under bf16 autocast
+    they take the matmul weight gradient and give the standard outputs and gradients, in fp32 the
+    standard path itself."""
+    standard, inner = (layer(16, 8, 4, 2, 1, bias=bias) for layer in layers)
+    inner.load_state_dict(standard.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    standard, inner = standard.to(memory_format=layout), inner.to(memory_format=layout)
+    x = torch.randn(input_shape).to(memory_format=layout)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x_standard, x_inner = x.clone().requires_grad_(), x.clone().requires_grad_()
+        y_standard, y_inner = standard(x_standard), inner(x_inner)
+    assert type(y_inner.grad_fn).__name__ == "_ConvolutionWithMatmulGradientBackward"
+    assert y_inner.dtype == torch.bfloat16
+    torch.testing.assert_close(y_inner, y_standard)
+    upstream = torch.randn(y_standard.shape)
+    y_standard.float().backward(upstream)
+    y_inner.float().backward(upstream)
+    torch.testing.assert_close(x_inner.grad, x_standard.grad)
+    for name in ("weight", "bias") if bias else ("weight",):
+        gradient, expected = getattr(inner, name).grad, getattr(standard, name).grad
+        assert gradient.dtype == torch.float32
+        torch.testing.assert_close(gradient, expected, rtol=2e-2, atol=2e-2 * expected.abs().max().item())
+    assert type(inner(x.requires_grad_()).grad_fn).__name__ == type(standard(x).grad_fn).__name__  # fp32: PyTorch's
+
+
+@pytest.mark.parametrize("transposed,part", [(False, "weight"), (True, "weight"), (False, "input")])
+def test_matmul_gradients_are_exact_and_twice_differentiable(transposed, part):
+    """The gradients computed as matmuls (conv2d_weight_gradient, conv_transpose2d_as_matmul) match
+    finite differences, and so do their own gradients (a gradient penalty's double backward)."""
+    x = torch.randn((3, 4, 5, 5) if transposed else (3, 4, 10, 10), dtype=torch.double, requires_grad=True)
+    weight = torch.randn(4, 3, 4, 4, dtype=torch.double, requires_grad=True)  # (C_in, C_out) or (C_out, C_in): 4 in
+    if not transposed:
+        weight = weight.detach().transpose(0, 1).contiguous().requires_grad_()
+    bias = torch.randn(3, dtype=torch.double, requires_grad=True)
+
+    def layer(x, weight, bias):
+        return _ConvolutionWithMatmulGradient.apply(x, weight, bias, (2, 2), (1, 1), transposed, part)
+
+    torch.autograd.gradcheck(layer, (x, weight, bias))
+    torch.autograd.gradgradcheck(layer, (x, weight, bias))
+
+
+def test_thin_last_layer_is_twice_differentiable():
+    layer = ThinConvTranspose2d(6, 1, 4, 2, 1).double()
+    torch.autograd.gradgradcheck(layer, (torch.randn(2, 6, 5, 5, dtype=torch.double, requires_grad=True),))
+
+
+@pytest.mark.parametrize("channels,size", [(128, 7), (64, 4)])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_whole_map_convolution_equals_the_standard_one(channels, size, channels_last):
+    """WholeMapConv2d (D's head as a linear map) has nn.Conv2d's parameters, outputs and gradients."""
+    standard, head = nn.Conv2d(channels, 1, size), WholeMapConv2d(channels, 1, size)
+    head.load_state_dict(standard.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    standard, head = standard.to(memory_format=layout), head.to(memory_format=layout)
+    x = torch.randn(5, channels, size, size).to(memory_format=layout)
+    x_standard, x_head = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_standard, y_head = standard(x_standard), head(x_head)
+    assert y_head.shape == y_standard.shape == (5, 1, 1, 1)
+    torch.testing.assert_close(y_head, y_standard)
+    y_standard.sum().backward()
+    (y_head.sum()).backward()
+    torch.testing.assert_close(x_head.grad, x_standard.grad)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(head, name).grad, getattr(standard, name).grad)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert head(x).dtype == standard(x).dtype == torch.bfloat16
+
+
+def test_arguments_the_matmul_paths_do_not_compute_take_pytorchs_kernels():
+    x = torch.randn(2, 8, 9, 9, requires_grad=True)
+    for layer, standard in (
+        (InnerConv2d(8, 4, 3, 2, 1, dilation=2), nn.Conv2d(8, 4, 3, 2, 1, dilation=2)),
+        (ThinInputConv2d(8, 4, 4, 2, 1, groups=2), nn.Conv2d(8, 4, 4, 2, 1, groups=2)),
+        (ThinConvTranspose2d(8, 1, 4, 2, 1, output_padding=1), nn.ConvTranspose2d(8, 1, 4, 2, 1, output_padding=1)),
+        (WholeMapConv2d(8, 1, 9, padding=1), nn.Conv2d(8, 1, 9, padding=1)),
+    ):
+        layer.load_state_dict(standard.state_dict())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, expected = layer(x), standard(x)
+        assert type(y.grad_fn) is type(expected.grad_fn) and y.shape == expected.shape
+        torch.testing.assert_close(y, expected)

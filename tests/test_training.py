@@ -162,3 +162,39 @@ def test_a_run_from_before_a_new_default_rate_resumes_at_its_own_rate(tmp_path):
         after = load_checkpoint(run_dir)
         assert after["optimizer_g"]["param_groups"][0]["lr"] == after["optimizer_d"]["param_groups"][0]["lr"] == expected
         assert after["config"]["optimizer"]["generator"]["lr"] == expected
+
+
+def test_fused_adam_is_the_same_algorithm_as_the_per_op_loop(tmp_path):
+    """optimizer.*.fused only picks the implementation: from the same seed, the weights stay close."""
+    weights = {}
+    for fused in ("true", "false"):
+        train_tiny(tmp_path / fused, ["train.steps=4", f"optimizer.generator.fused={fused}", f"optimizer.discriminator.fused={fused}"])
+        checkpoint = load_checkpoint(tmp_path / fused)
+        assert checkpoint["optimizer_g"]["param_groups"][0]["fused"] is (fused == "true")
+        weights[fused] = checkpoint["generator"]
+    config = compose_train(TINY + tiny_model())
+    seed_everything(config.seed)  # the runs' initial weights
+    start = build_networks(config.model, DataShape((1, 28, 28), 10))[0].state_dict()
+    for name, value in weights["true"].items():
+        if value.is_floating_point() and value.dim() > 1:
+            assert not torch.equal(value, start[name])  # trained
+            torch.testing.assert_close(value, weights["false"][name], rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_from_before_fused_adam_resumes_with_the_configs_choice(tmp_path):
+    """A checkpoint whose config and optimizer state predate optimizer.*.fused resumes (fused, as the
+    config now says), and a resumed run may switch the implementation either way."""
+    train_tiny(tmp_path / "run", ["train.steps=2"])
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    for network in ("generator", "discriminator"):
+        del checkpoint["config"]["optimizer"][network]["fused"]
+        checkpoint[f"optimizer_{network[0]}"]["param_groups"][0]["fused"] = None
+    torch.save(checkpoint, path)
+    for new, expected in (([], True), (["optimizer.generator.fused=false", "optimizer.discriminator.fused=false"], False)):
+        run_dir = tmp_path / f"resumed_{expected}"
+        shutil.copytree(tmp_path / "run", run_dir)
+        resume_tiny(run_dir, ["train.steps=3", *new])
+        after = load_checkpoint(run_dir)
+        assert after["step"] == 3
+        assert after["optimizer_g"]["param_groups"][0]["fused"] is after["optimizer_d"]["param_groups"][0]["fused"] is expected

@@ -18,7 +18,13 @@ from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models.base import Discriminator, Generator
 from gan_cli.models.codes import CodeSpec
-from gan_cli.models.layers import ThinConvTranspose2d, ThinInputConv2d
+from gan_cli.models.layers import (
+    InnerConv2d,
+    InnerConvTranspose2d,
+    ThinConvTranspose2d,
+    ThinInputConv2d,
+    WholeMapConv2d,
+)
 
 D_NORMS = ("batch", "layer", "none")
 
@@ -61,7 +67,7 @@ class DCGANGenerator(Generator):
         ]
         for w_in, w_out in zip(widths, widths[1:]):  # each stage doubles the resolution
             layers += [
-                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                InnerConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(w_out),
                 nn.ReLU(inplace=True),
             ]
@@ -85,12 +91,12 @@ class DCGANDiscriminator(Discriminator):
         ]
         for w_in, w_out in zip(widths, widths[1:]):  # each stage halves the resolution
             layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"),
+                InnerConv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"),
                 feature_norm(norm, w_out),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.body = nn.Sequential(*layers)  # -> (B, widths[-1], b, b)
-        self.head = nn.Conv2d(widths[-1], 1, base, 1, 0)  # -> (B, 1, 1, 1)
+        self.head = WholeMapConv2d(widths[-1], 1, base, 1, 0)  # -> (B, 1, 1, 1)
         if codes:
             q_norm = {"batch": nn.BatchNorm1d(128), "layer": nn.LayerNorm(128)}.get(norm, nn.Identity())
             self.code_head = nn.Sequential(

@@ -120,7 +120,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             set_rng_state(checkpoint["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:  # an altered or foreign file
             raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
-        _apply_learning_rates(cfg, state)  # a resumed run may change them
+        _apply_optimizer_settings(cfg, state)  # a resumed run may change them
         parallel.require_same("the step of the checkpoint they resumed from", state.step)
     total_steps = planned_steps(cfg.train, len(state.data))
     if state.step > total_steps:
@@ -356,11 +356,14 @@ def _learning_rates(state: TrainingState) -> dict[str, float]:
     return {"lr/generator": state.opt_g.param_groups[0]["lr"], "lr/discriminator": state.opt_d.param_groups[0]["lr"]}
 
 
-def _apply_learning_rates(cfg: DictConfig, state: TrainingState) -> None:
-    """Loaded optimizer states carry their old learning rates; the config's are the ones to use."""
+def _apply_optimizer_settings(cfg: DictConfig, state: TrainingState) -> None:
+    """Loaded optimizer states carry their old learning rates and implementation (`fused`); the
+    config's are the ones to use."""
     for optimizer, node in ((state.opt_g, cfg.optimizer.generator), (state.opt_d, cfg.optimizer.discriminator)):
         for group in optimizer.param_groups:
             group["lr"] = node.lr
+            if "fused" in node:
+                group["fused"] = node.fused
 
 
 def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: torch.device, precision: str) -> None:

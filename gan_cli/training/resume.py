@@ -45,6 +45,8 @@ MUTABLE_ON_RESUME = (
     "optimizer.lr",
     "optimizer.generator.lr",
     "optimizer.discriminator.lr",
+    "optimizer.generator.fused",
+    "optimizer.discriminator.fused",
 )
 
 
