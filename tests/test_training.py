@@ -198,3 +198,12 @@ def test_a_run_from_before_fused_adam_resumes_with_the_configs_choice(tmp_path):
         after = load_checkpoint(run_dir)
         assert after["step"] == 3
         assert after["optimizer_g"]["param_groups"][0]["fused"] is after["optimizer_d"]["param_groups"][0]["fused"] is expected
+
+
+def test_an_adam_node_naming_an_optimizer_without_a_fused_implementation_trains_with_a_warning(tmp_path, caplog):
+    """optimizer=adam with another Adam-like class (`_target_`, as the README allows): `fused` is ignored, with a warning."""
+    train_tiny(tmp_path, ["train.steps=2", "optimizer=adam", "optimizer.generator._target_=torch.optim.RAdam"])
+    assert "torch.optim.RAdam has no fused implementation: optimizer.generator.fused is ignored" in caplog.text
+    checkpoint = load_checkpoint(tmp_path)
+    assert "fused" not in checkpoint["optimizer_g"]["param_groups"][0]  # an RAdam state
+    assert checkpoint["optimizer_d"]["param_groups"][0]["fused"] is True

@@ -362,7 +362,7 @@ def _apply_optimizer_settings(cfg: DictConfig, state: TrainingState) -> None:
     for optimizer, node in ((state.opt_g, cfg.optimizer.generator), (state.opt_d, cfg.optimizer.discriminator)):
         for group in optimizer.param_groups:
             group["lr"] = node.lr
-            if "fused" in node:
+            if "fused" in node and "fused" in group:  # (optimizers without a fused implementation have no such key)
                 group["fused"] = node.fused
 
 

@@ -1,15 +1,19 @@
 """Optimizers from Hydra nodes (`_target_` + `_partial_`), restricted to torch.optim."""
 
+import inspect
+import logging
 import re
 
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_cli.errors import GanError
 from gan_cli.validation import instantiation_targets
+
+log = logging.getLogger(__name__)
 
 
 def build_optimizer(node: DictConfig, module: nn.Module, key: str) -> torch.optim.Optimizer:
@@ -25,6 +29,10 @@ def build_optimizer(node: DictConfig, module: nn.Module, key: str) -> torch.opti
     nested = [name for name in instantiation_targets(node, f"{key}.") if name != f"{key}._target_"]
     if nested:
         raise GanError(f"{', '.join(nested)}: only the optimizer itself may be named by a _target_")
+    if "fused" in node and "fused" not in inspect.signature(get_class(target)).parameters:
+        # `fused` picks an implementation, not the algorithm: a class without one runs its own loop.
+        log.warning(f"{target} has no fused implementation: {key}.fused is ignored")
+        node = {name: value for name, value in OmegaConf.to_container(node, resolve=True).items() if name != "fused"}
     try:
         return instantiate(node, _recursive_=False)(module.parameters())
     except (InstantiationException, TypeError, ValueError) as err:
