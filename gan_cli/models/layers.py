@@ -65,14 +65,13 @@ class _Fold(torch.autograd.Function):
         return unfolded.reshape(len(grad), grad.shape[1] * kh * kw, -1), None, None, None, None
 
 
-def _on_eager_cpu(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and not torch.compiler.is_compiling()
-
-
-def _supported(layer: nn.Conv2d | nn.ConvTranspose2d) -> bool:
-    """Whether the layer's arguments are the ones the matmul paths compute (the others take PyTorch's)."""
+def _takes_matmul_path(layer: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> bool:
+    """Whether `layer`(x) may be computed here: on the eager CPU path (cuDNN and compiled graphs take
+    PyTorch's kernels), with the arguments the matmul paths compute (the others take PyTorch's too)."""
     return (
-        layer.groups == 1
+        x.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and layer.groups == 1
         and tuple(layer.dilation) == (1, 1)
         and layer.padding_mode == "zeros"
         and not isinstance(layer.padding, str)  # "same" / "valid"
@@ -90,7 +89,7 @@ class ThinConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
-        if not (_on_eager_cpu(x) and _supported(self)):
+        if not _takes_matmul_path(self, x):
             return super().forward(x)
         batch, _, height, width = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
@@ -120,7 +119,7 @@ class ThinInputConv2d(nn.Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
-        if not (x.requires_grad and torch.is_grad_enabled() and _on_eager_cpu(x) and _supported(self)):
+        if not (x.requires_grad and torch.is_grad_enabled() and _takes_matmul_path(self, x)):
             return super().forward(x)
         return _convolve_with_matmul(self, x, "input")
 
@@ -136,7 +135,7 @@ class WholeMapConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, b, b) -> (B, C_out, 1, 1)
         whole_map = x.shape[2:] == self.weight.shape[2:] and tuple(self.padding) == (0, 0)
-        if not (whole_map and _on_eager_cpu(x) and _supported(self)):
+        if not (whole_map and _takes_matmul_path(self, x)):
             return super().forward(x)
         if x.is_contiguous():  # NCHW: flatten as (C, h, w)
             features, weight = x.flatten(1), self.weight.flatten(1)
@@ -157,7 +156,7 @@ class _Bf16WeightGradientByMatmul:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-        if not (bf16 and self.weight.requires_grad and torch.is_grad_enabled() and _on_eager_cpu(x) and _supported(self)):
+        if not (bf16 and self.weight.requires_grad and torch.is_grad_enabled() and _takes_matmul_path(self, x)):
             return super().forward(x)
         return _convolve_with_matmul(self, x, "weight")
 
