@@ -1,6 +1,10 @@
 """Generating images from a generator, and writing them as grids, PNG files or arrays.
 
 Used by gan-sample and by the training loop's sample grids. Images are float (N, C, H, W) in [-1, 1].
+
+torchvision and matplotlib are imported where they are used: importing torchvision takes about 1.5 s
+here (it loads torch's compiler), which every command would otherwise spend before it can report a
+misspelled override.
 """
 
 import io
@@ -12,10 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.utils import make_grid, save_image
 
 from gan_cli.errors import GanError
-from gan_cli.figures import figure_image, points_figure
 from gan_cli.files import atomic_write
 from gan_cli.models.base import Generator
 
@@ -68,6 +70,8 @@ def generate(generator: Generator, inputs: dict[str, torch.Tensor], batch_size: 
 
 def image_grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     """A grid image float (3, H', W') in [0, 1] from images in [-1, 1]."""
+    from torchvision.utils import make_grid  # here, not at the top: see the module's docstring
+
     return make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
 
 
@@ -83,6 +87,8 @@ def from_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def save_png(image: torch.Tensor, path: Path) -> None:
     """Write one image float (C, H, W) in [0, 1] as PNG, atomically."""
+    from torchvision.utils import save_image  # here, not at the top: see the module's docstring
+
     atomic_write(path, lambda f: save_image(image, f, format="png"))
 
 
@@ -127,6 +133,8 @@ def write_points(points: torch.Tensor, out: Path, output_format: str = "auto") -
     if output_format == "npz":
         atomic_write(out, lambda f: _savez(f, points=points.numpy().astype(np.float32)))
     elif output_format == "grid" and points.shape[1] <= 2:
+        from gan_cli.figures import figure_image, points_figure  # matplotlib: only toy checkpoints draw
+
         save_png(figure_image(points_figure(points, f"{len(points)} generated points")), out)
         output_format = "picture"
     else:

@@ -2,6 +2,8 @@
 
 import hashlib
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,6 +90,17 @@ def test_bad_input_leaves_no_run_directory(tmp_path):
     for args in (["model=dcgann"], ["train.batch_size=0"], ["resume=/nonexistent/run"]):
         run_cli("gan-train", *args, cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_commands_import_no_library_that_only_some_runs_use():
+    """A misspelled override is reported once torch and Hydra have loaded: no command imports
+    torchvision (1.5 s here, since it loads torch's compiler), the compiler or scipy before it uses them."""
+    deferred = ["torchvision", "torch._dynamo", "scipy"]
+    commands = ", ".join(f"gan_cli.cli.{name}" for name in ("train", "sample", "evaluate", "report"))
+    code = f"import sys, {commands}; print(*[name for name in {deferred!r} if name in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
 
 
 def test_broken_data_files_are_refused_before_the_run_directory_exists(tmp_path):

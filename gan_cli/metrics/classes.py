@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from gan_cli.metrics.modes import EPS, MIN_FAIR_SHARE, entropy
 
@@ -63,5 +62,7 @@ def code_accuracy(codes: torch.Tensor, predicted: torch.Tensor, num_classes: int
     num_codes = int(codes.max()) + 1
     table = np.zeros((num_codes, num_classes), dtype=np.int64)
     np.add.at(table, (codes.numpy(), predicted.numpy()), 1)
+    from scipy.optimize import linear_sum_assignment  # here: importing scipy takes half a second, needed only here
+
     rows, cols = linear_sum_assignment(table, maximize=True)
     return table[rows, cols].sum() / len(codes)

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import inception_v3
 
 from gan_cli.errors import GanError
 from gan_cli.metrics.evaluator import Scores
@@ -66,6 +65,8 @@ def load_inception(path: str, device: torch.device | str = "cpu") -> InceptionNe
     # torchvision builds its ImageNet weights (ported from TensorFlow, trained on inputs in [-1, 1])
     # with transform_input=True, which maps ImageNet-normalised inputs back to that range: the same
     # here, so a state_dict saved from inception_v3(weights="IMAGENET1K_V1") gives its intended features.
+    from torchvision.models import inception_v3  # here: importing torchvision takes 1.5 s (gan_cli.sampling)
+
     model = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
     _load_weights(model, state, path)
     model.fc = nn.Identity()  # forward now ends at the pool (dropout is off in eval mode): (N, 2048)
