@@ -75,6 +75,7 @@ def test_sample_npz_and_image_files_are_reproducible(cli_run, tmp_path):
         (["train.batch_size=0"], "train.batch_size=0 must be positive"),
         (["dataset.root=/nonexistent/data", "dataset.download=false"], "/nonexistent/data/MNIST/raw does not hold"),
         (["resume=/nonexistent/run"], "checkpoint not found: /nonexistent/run"),
+        (["device=cuda:99"], "device=cuda:99 but "),  # no CUDA here, or fewer than 100 GPUs
     ],
 )
 def test_train_bad_input_gives_one_message_and_nonzero_exit(tmp_path, args, message):
@@ -87,7 +88,7 @@ def test_train_bad_input_gives_one_message_and_nonzero_exit(tmp_path, args, mess
 
 
 def test_bad_input_leaves_no_run_directory(tmp_path):
-    for args in (["model=dcgann"], ["train.batch_size=0"], ["resume=/nonexistent/run"]):
+    for args in (["model=dcgann"], ["train.batch_size=0"], ["resume=/nonexistent/run"], ["device=cuda:99"]):
         run_cli("gan-train", *args, cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []
 

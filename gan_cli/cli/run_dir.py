@@ -101,10 +101,10 @@ class RunGuard(Callback):
     """Refuses a gan-train command before its run directory is created or written, and gives every
     new run or sweep a folder of its own.
 
-    Checks the config's values, a new run's dataset files where that is cheap (check_dataset_files;
-    a resumed run's data is that of its stored config, read later), that `resume` points at a
-    checkpoint, that the run directory (or a sweep's folder) can be written, and that a new run or
-    sweep does not reuse a folder that already holds a run's checkpoints (continuing one requires
+    Checks the config's values, that the device exists, a new run's dataset files where that is
+    cheap (check_dataset_files; a resumed run's data is that of its stored config, read later), that
+    `resume` points at a checkpoint, that the run directory (or a sweep's folder) can be written, and
+    that a new run or sweep does not reuse a folder that already holds a run's checkpoints (continuing one requires
     `resume`, unless a scheduler restarted this very command: see `restarted_run`). Under torchrun,
     that the batch splits over the processes and that no sweep is started in every process; for an
     Optuna search, that its runs are evaluated.
@@ -121,6 +121,7 @@ class RunGuard(Callback):
         with user_errors("gan-train"):
             check_train_config(config)
             _check_processes(config)
+            distributed.current().device(config.device)  # a device this machine (or process) lacks
             run_dir = Path(config.hydra.run.dir)
             new_folder = _claims_new_run_dir(config, run_dir)
             if config.resume is not None:
@@ -160,6 +161,7 @@ class RunGuard(Callback):
         with user_errors("gan-train"):
             check_train_config(config)
             _check_processes(config)
+            distributed.current().device(config.device)  # a device this machine (or process) lacks
 
 
 def _on_command_line(config: DictConfig, key: str) -> bool:
