@@ -89,7 +89,7 @@ class Grid2DConfig(ToyDatasetConfig):
     std: float = MISSING
 
 
-# --- model group: `name` is the family, `arch` the body; the optional features default to off -------
+# --- model group: `name` is the family, `game` what trains it (gan_cli.games) ------------------------
 
 
 @dataclass
@@ -101,8 +101,17 @@ class CodesConfig:
 
 
 @dataclass
-class ModelConfig:
+class FamilyConfig:
+    """What every model option has: the family's name and its game."""
+
     name: str = MISSING
+    game: str = "adversarial"
+
+
+@dataclass
+class ModelConfig(FamilyConfig):
+    """The GAN families (the adversarial game): `arch` is the body; the optional features default to off."""
+
     arch: str = MISSING
     latent_dim: int = MISSING
     init: str = MISSING
@@ -186,15 +195,16 @@ class SGDNode(OptimizerNode):
     momentum: float = MISSING
 
 
+# The optimizer nodes a game may use, by the names games give their optimizers (gan_cli.games).
+OPTIMIZER_NODES = ("generator", "discriminator", "encoder")
+
+
 def optimizer_schema(node: type) -> type:
-    """An optimizer option: a shared `lr` and one `node` for each network (G and D may differ: TTUR)."""
+    """An optimizer option: a shared `lr` and one `node` for each of a game's optimizers (G and D may
+    differ: TTUR)."""
     return make_dataclass(
-        f"{node.__name__}Pair",
-        [
-            ("lr", float, MISSING),
-            ("generator", node, field(default_factory=node)),
-            ("discriminator", node, field(default_factory=node)),
-        ],
+        f"{node.__name__}Nodes",
+        [("lr", float, MISSING)] + [(name, node, field(default_factory=node)) for name in OPTIMIZER_NODES],
     )
 
 

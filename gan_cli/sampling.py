@@ -31,7 +31,7 @@ def seeded_inputs(
 ) -> dict[str, torch.Tensor]:
     """`n` generator inputs drawn on the CPU from `seed`: the same images on any device.
     Conditional generators take `labels` (n,) when given."""
-    return generator.sample_inputs(n, generator=torch.Generator().manual_seed(seed), labels=labels)
+    return generator.sample_inputs(n, rng=torch.Generator().manual_seed(seed), labels=labels)
 
 
 def class_grid_inputs(generator: Generator, per_class: int, seed: int) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from gan_cli.data import is_vector_dataset
 from gan_cli.data.toy import MIXTURES, toy_mixture
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
+from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
@@ -67,13 +68,12 @@ UNIT_INTERVAL_KEYS = {
     "model.dropout": False,
     "model.input_dropout": False,
 }
-FAMILIES = ("gan", "dcgan", "cgan", "infogan")
 
 
 def check_train_config(cfg: DictConfig) -> None:
     """Raise GanError naming every key of a gan-train config whose value cannot work."""
     _check_resolvable(cfg)
-    problems = _value_problems(cfg) + _name_problems(cfg) + _combination_problems(cfg)
+    problems = _value_problems(cfg) + _name_problems(cfg) + _game_problems(cfg)
     problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
         raise GanError("invalid config: " + "; ".join(problems))
@@ -153,7 +153,6 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "train.precision": PRECISIONS,
         "train.compile_mode": COMPILE_MODES,
         "train.on_nan": ("stop", "skip"),
-        "model.name": FAMILIES,
         "model.arch": tuple(ARCHITECTURES),
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),
@@ -164,6 +163,33 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         for key, names in known.items()
         if _get(cfg, key) is not None and _get(cfg, key) not in names
     ]
+
+
+def _game_problems(cfg: DictConfig) -> list[str]:
+    """Keys of the training config that the model's game does not play by, and for the GAN families
+    the combinations of options that cannot work."""
+    game = GAMES.get(cfg.model.game)
+    if game is None:
+        return [f"model.game={cfg.model.game!r} must be one of {', '.join(GAMES)}"]
+    if cfg.model.name not in game.families:
+        return [f"model.name={cfg.model.name!r} must be one of {', '.join(game.families)} (the families of "
+                f"model.game={cfg.model.game})"]
+    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else []
+    family = f"model={cfg.model.name}"
+    if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
+        problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
+                        "objective); drop loss= and loss.* from the command line")
+    if not game.uses_d_steps:
+        for key, neutral in (("train.d_steps", 1), ("train.replay_size", 0)):
+            if _get(cfg, key) != neutral:
+                problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat or replay "
+                                f"fakes to; leave it at {neutral}")
+    return problems
+
+
+def _task_overrides(cfg: DictConfig) -> list[str]:
+    """The command line's overrides, where the config carries Hydra's node (gan-train's own)."""
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
 
 
 def _combination_problems(cfg: DictConfig) -> list[str]:
@@ -214,20 +240,3 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
         except GanError as err:
             problems.append(f"dataset.image_size={image_size}: {err}")
     return problems
-
-
-def instantiation_targets(tree, prefix: str = "") -> list[str]:
-    """Dotted keys of every `_target_` inside a config tree (dicts, lists or their OmegaConf forms).
-
-    A `_target_` names a Python callable that Hydra would call: configs that come from a file must
-    not smuggle one in where gan_cli does not expect it.
-    """
-    if OmegaConf.is_config(tree):
-        tree = OmegaConf.to_container(tree, resolve=False)
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
-    found = []
-    for key, value in items:
-        if key == "_target_":
-            found.append(f"{prefix}{key}")
-        found += instantiation_targets(value, f"{prefix}{key}.")
-    return found

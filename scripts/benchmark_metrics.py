@@ -19,7 +19,8 @@ import gan_cli.config  # noqa: F401  (registers the schemas the configs extend)
 from gan_cli.data.source import DataShape
 from gan_cli.metrics.suite import MetricSuite
 from gan_cli.models import build_generator
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 
 TARGET_SECONDS = 15.0
 
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=os.environ.get("GAN_DATA_ROOT", "./data"))
     args = parser.parse_args()
 
-    generator = generator_from_checkpoint(load_checkpoint(args.ckpt)) if args.ckpt else untrained_generator()
+    generator = sampler_from_checkpoint(load_checkpoint(args.ckpt)) if args.ckpt else untrained_generator()
     device = torch.device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n={args.n}")
 

@@ -38,16 +38,16 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1.0)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """Random small rotations (±10°), scalings (±10%) and shifts (±2 px) of a batch (B, 1, 28, 28).
 
     Handwriting varies this much; a classifier that has seen it generalises better to the test set and
     to generated digits that are slightly off-centre.
     """
     b = len(x)
-    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(10)
-    scale = 1 + (torch.rand(b, generator=generator) * 2 - 1) * 0.1
-    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * (2 / 14)  # 2 px in [-1, 1] grid units
+    angle = (torch.rand(b, generator=rng) * 2 - 1) * math.radians(10)
+    scale = 1 + (torch.rand(b, generator=rng) * 2 - 1) * 0.1
+    shift = (torch.rand(b, 2, generator=rng) * 2 - 1) * (2 / 14)  # 2 px in [-1, 1] grid units
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, 28, 28, 2)

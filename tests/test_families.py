@@ -14,7 +14,8 @@ from gan_cli.losses import build_objective
 from gan_cli.losses.adversarial import WassersteinLoss
 from gan_cli.models import build_networks
 from gan_cli.sampling import write_requested_samples
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.hparams import hyperparameters
 from gan_cli.training.loop import training_loop
 from gan_cli.training.replay import ReplayBuffer
@@ -101,7 +102,7 @@ def test_a_wgan_gp_checkpoint_from_before_its_name_still_samples_and_resumes(tmp
     checkpoint["config"]["loss"]["name"] = "wgan"
     torch.save(checkpoint, path)
     cfg = compose_train([f"ckpt={tmp_path}", "n=3", f"out={tmp_path / 'old.npz'}"], config_name="sample")
-    assert write_requested_samples(generator_from_checkpoint(load_checkpoint(tmp_path)), cfg).startswith("3 images (npz)")
+    assert write_requested_samples(sampler_from_checkpoint(load_checkpoint(tmp_path)), cfg).startswith("3 images (npz)")
     resume_tiny(tmp_path, ["train.steps=3"])
     resumed = load_checkpoint(tmp_path)
     assert resumed["step"] == 3 and resumed["config"]["loss"]["name"] == "wgan_gp"

@@ -20,7 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_cli.errors import GanError
 from gan_cli.files import PARTIAL_SUFFIX, SLOW_WRITES_VARIABLE
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
 from tests.helpers import FAST, TrainProcess, compose_train, resume_tiny, run_cli, train_tiny
 
@@ -67,7 +68,7 @@ def run_with_kills(tmp_path: Path, kills: list[tuple[str, int]]) -> Path:
         if newest:
             checkpoint = load_checkpoint(run_dir)
             assert checkpoint["step"] == newest, (where, step)
-            generator_from_checkpoint(checkpoint)
+            sampler_from_checkpoint(checkpoint)
         else:
             refused = run_cli("gan-train", f"resume={run_dir}", cwd=tmp_path)
             assert refused.returncode == 1 and "holds no complete checkpoint" in refused.stderr

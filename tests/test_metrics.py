@@ -209,10 +209,10 @@ class ReplayGenerator(Generator):
         self.num_classes = 10 if labels is not None else 0
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # generate() asks for the device of a parameter
 
-    def sample_inputs(self, n, generator=None, device=None, labels=None):
-        inputs = super().sample_inputs(n, generator, device)
+    def sample_inputs(self, n, rng=None, device=None, labels=None):
+        inputs = super().sample_inputs(n, rng, device)
         if self.num_classes:
-            inputs["y"] = torch.randint(10, (n,), generator=generator) if labels is None else labels
+            inputs["y"] = torch.randint(10, (n,), generator=rng) if labels is None else labels
         return inputs
 
     def forward(self, z, y=None):

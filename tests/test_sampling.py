@@ -21,7 +21,8 @@ from gan_cli.sampling import (
     traversal_inputs,
     write_requested_samples,
 )
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 from tests.helpers import compose_train, run_cli, run_clis, train_tiny
 
 
@@ -43,7 +44,7 @@ def sample(run_dir, tmp_path, *overrides: str) -> str:
     """Run gan-sample's logic in-process on run_dir's generator, writing into tmp_path."""
     cfg = compose_train([f"ckpt={run_dir}", *overrides], config_name="sample")
     cfg.out = f"{tmp_path}/{cfg.out}"  # not tmp_path / out: a Path drops the trailing / that names a folder
-    return write_requested_samples(generator_from_checkpoint(load_checkpoint(run_dir)), cfg)
+    return write_requested_samples(sampler_from_checkpoint(load_checkpoint(run_dir)), cfg)
 
 
 def test_one_class(cgan_run, tmp_path):
@@ -57,7 +58,7 @@ def test_one_class(cgan_run, tmp_path):
 def test_npz_of_a_conditional_model_holds_the_label_of_each_image(cgan_run, tmp_path):
     sample(cgan_run, tmp_path, "n=12", "seed=4", "out=drawn.npz")
     arrays = np.load(tmp_path / "drawn.npz")
-    generator = generator_from_checkpoint(load_checkpoint(cgan_run))
+    generator = sampler_from_checkpoint(load_checkpoint(cgan_run))
     inputs = seeded_inputs(generator, 12, seed=4)  # the labels gan-sample drew, at random
     assert arrays["labels"].dtype == np.int64 and arrays["labels"].shape == (12,)
     assert arrays["labels"].tolist() == inputs["y"].tolist() and len(set(arrays["labels"].tolist())) > 1
@@ -71,7 +72,7 @@ def test_npz_of_an_infogan_model_holds_its_first_categorical_code(infogan_run, t
     sample(infogan_run, tmp_path, "n=20", "out=codes.npz")
     arrays = np.load(tmp_path / "codes.npz")
     assert sorted(arrays.files) == ["codes", "images"]  # no labels: InfoGAN is not conditional
-    inputs = seeded_inputs(generator_from_checkpoint(load_checkpoint(infogan_run)), 20, seed=0)
+    inputs = seeded_inputs(sampler_from_checkpoint(load_checkpoint(infogan_run)), 20, seed=0)
     assert arrays["codes"].dtype == np.int64 and arrays["codes"].shape == (20,)
     assert arrays["codes"].tolist() == inputs["c"][:, :10].argmax(dim=1).tolist()
     assert len(set(arrays["codes"].tolist())) > 1
@@ -120,7 +121,7 @@ def test_contradictory_or_meaningless_requests_are_refused_before_anything_is_wr
     assert message in str(refused.value) and "\n" not in str(refused.value)
     monkeypatch.chdir(tmp_path)  # `out` as the user gave it, relative to here
     with pytest.raises(GanError, match=re.escape(message)):
-        write_requested_samples(generator_from_checkpoint(load_checkpoint(cgan_run)), cfg)
+        write_requested_samples(sampler_from_checkpoint(load_checkpoint(cgan_run)), cfg)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -147,7 +148,7 @@ def test_gan_sample_command_refuses_before_reading_the_checkpoint(cgan_run, tmp_
 def test_labels_all_is_a_row_per_class(cgan_run, tmp_path):
     sample(cgan_run, tmp_path, "labels=all", "nrow=5", "out=classes.png")
     assert Image.open(tmp_path / "classes.png").size == (2 + 5 * 30, 2 + 10 * 30)  # 5 columns, 10 rows
-    inputs = class_grid_inputs(generator_from_checkpoint(load_checkpoint(cgan_run)), 5, seed=0)
+    inputs = class_grid_inputs(sampler_from_checkpoint(load_checkpoint(cgan_run)), 5, seed=0)
     assert inputs["y"].view(10, 5).T.tolist() == [list(range(10))] * 5
 
 
@@ -180,7 +181,7 @@ def test_interpolations_start_and_end_at_the_endpoints():
 
 
 def test_interpolation_keeps_each_rows_label(cgan_run):
-    generator = generator_from_checkpoint(load_checkpoint(cgan_run))
+    generator = sampler_from_checkpoint(load_checkpoint(cgan_run))
     walk = interpolation_inputs(generator, rows=3, steps=4, seed=0, method="slerp")
     assert walk["z"].shape == (12, 100) and walk["y"].view(3, 4).unique(dim=1).shape == (3, 1)
 
@@ -194,7 +195,7 @@ def test_infogan_traversals_sweep_one_code_at_a_time(infogan_run, tmp_path):
 
 
 def test_traversal_inputs_change_only_the_swept_code(infogan_run):
-    generator = generator_from_checkpoint(load_checkpoint(infogan_run))
+    generator = sampler_from_checkpoint(load_checkpoint(infogan_run))
     sweeps = traversal_inputs(generator, rows=2, steps=5, seed=0)
     continuous = sweeps["continuous1"]["c"].view(2, 5, 12)
     assert torch.equal(continuous[:, :, 11], torch.linspace(-2, 2, 5).expand(2, 5))

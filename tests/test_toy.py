@@ -14,7 +14,8 @@ from gan_cli.data.toy import toy_mixture
 from gan_cli.errors import GanError
 from gan_cli.metrics.modes import histogram_modes, mixture_modes, nearest_modes
 from gan_cli.sampling import write_points, write_requested_samples
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.pictures import kernel_density
 from gan_cli.validation import check_train_config
 from tests.helpers import compose_train, train_tiny
@@ -169,7 +170,7 @@ def test_a_1d_run_draws_the_papers_picture(tmp_path):
 
 
 def test_sampling_a_toy_checkpoint_writes_points_or_a_picture(ring_run, tmp_path):
-    generator = generator_from_checkpoint(load_checkpoint(ring_run))
+    generator = sampler_from_checkpoint(load_checkpoint(ring_run))
     points = generator(torch.randn(50, 100)).detach()
     assert points.shape == (50, 2) and points.abs().max() < 1
     assert write_points(points, tmp_path / "points.npz") == "npz"
@@ -183,7 +184,7 @@ def test_sampling_a_toy_checkpoint_writes_points_or_a_picture(ring_run, tmp_path
 def test_gan_sample_on_a_toy_checkpoint(ring_run, tmp_path):
     def sample(*overrides):
         cfg = compose_train([f"ckpt={ring_run}", *overrides], config_name="sample")
-        return write_requested_samples(generator_from_checkpoint(load_checkpoint(ring_run)), cfg)
+        return write_requested_samples(sampler_from_checkpoint(load_checkpoint(ring_run)), cfg)
 
     assert sample("n=30", f"out={tmp_path / 'p.npz'}") == f"30 points (npz) to {tmp_path / 'p.npz'}"
     assert np.load(tmp_path / "p.npz")["points"].shape == (30, 2)

@@ -10,7 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gan_cli.data import DataShape
 from gan_cli.errors import GanError
 from gan_cli.models import build_networks
-from gan_cli.training.checkpoint import FORMAT_VERSION, generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import FORMAT_VERSION, load_checkpoint
 from gan_cli.training.loop import planned_steps
 from gan_cli.training.rng import seed_everything
 from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_tiny
@@ -43,7 +44,7 @@ def test_checkpoint_is_self_contained_and_safe_to_load(tiny_run):
     assert raw["config"]["model"]["g_width"] == 8
     assert raw["fixed_inputs"]["z"].shape == (4, 100)
     assert raw["image_shape"] == {"channels": 1, "image_size": 28, "num_classes": 10}
-    generator = generator_from_checkpoint(load_checkpoint(tiny_run))
+    generator = sampler_from_checkpoint(load_checkpoint(tiny_run))
     assert generator(torch.zeros(2, 100)).shape == (2, 1, 28, 28)
 
 

@@ -9,7 +9,8 @@ import torch
 from omegaconf import OmegaConf
 
 from gan_cli.errors import GanError
-from gan_cli.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 from tests.helpers import compose_train, resume_tiny, run_cli, run_clis
 
 
@@ -102,7 +103,7 @@ def test_gan_sample_builds_only_registry_models_whatever_target_the_file_names(t
     checkpoint = load_checkpoint(tiny_run)
     checkpoint["config"]["model"]["arch"] = "os.system"  # a name outside the registry
     with pytest.raises(GanError, match="model.arch='os.system' is not a known architecture"):
-        generator_from_checkpoint(checkpoint)
+        sampler_from_checkpoint(checkpoint)
 
 
 def test_weights_that_do_not_fit_the_stored_config_are_refused_in_one_line(tiny_run, tmp_path):

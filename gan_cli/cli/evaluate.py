@@ -22,7 +22,8 @@ from gan_cli.metrics.inception_suite import InceptionSuite, dataset_images, file
 from gan_cli.metrics.stacked import build_suite, metrics_image_shape
 from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems
 from gan_cli.sampling import from_uint8
-from gan_cli.training.checkpoint import checkpoint_path, generator_from_checkpoint, load_checkpoint
+from gan_cli.inference import sampler_from_checkpoint, samples_averaged
+from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 log = logging.getLogger("gan_cli.evaluate")
 
@@ -40,10 +41,10 @@ def main(cfg: DictConfig) -> None:
         if cfg.ckpt is not None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
-            generator = generator_from_checkpoint(checkpoint, cfg.ema).to(device)
+            generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
             shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
             _require_shape(cfg, metrics, shape, f"checkpoint {path}")
-            which = "EMA" if cfg.ema and checkpoint.get("generator_ema") is not None else "raw"
+            which = "EMA" if samples_averaged(checkpoint, cfg.ema) else "raw"
             source = {"checkpoint": str(path), "step": checkpoint["step"], "generator": which}
             log.info(f"Scoring {cfg.n} images of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
             suite = _suite(cfg, metrics, cfg.n, device, checkpoint)

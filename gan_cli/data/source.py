@@ -84,7 +84,7 @@ class TensorBatchSource:
         self.batch_size = batch_size
         self.device = device
         self.shape = DataShape(tuple(samples.shape[1:]), num_classes)
-        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.rng = torch.Generator(device=device).manual_seed(seed)
         self.epoch = 0
         self.position = 0
         self.order = self._new_order()
@@ -98,7 +98,7 @@ class TensorBatchSource:
         return len(self) // self.batch_size
 
     def _new_order(self) -> torch.Tensor:
-        return torch.randperm(len(self), generator=self.generator, device=self.device)
+        return torch.randperm(len(self), generator=self.rng, device=self.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self):
@@ -118,11 +118,11 @@ class TensorBatchSource:
             "epoch": self.epoch,
             "position": self.position,
             "order": self.order.cpu(),
-            "generator": self.generator.get_state(),
+            "rng": self.rng.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = state["epoch"]
         self.position = state["position"]
         self.order = state["order"].to(self.device)
-        self.generator.set_state(state["generator"])
+        self.rng.set_state(state["rng"])

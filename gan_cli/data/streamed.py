@@ -46,7 +46,7 @@ class StreamedBatchSource:
         self.batch_size = batch_size
         self.device = device
         self.shape = DataShape(tuple(sample_shape), num_classes)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
         self.sampler = _OrderFrom(self._new_order())
@@ -66,7 +66,7 @@ class StreamedBatchSource:
         return len(self.dataset)
 
     def _new_order(self) -> torch.Tensor:
-        return torch.randperm(len(self.dataset), generator=self.generator)
+        return torch.randperm(len(self.dataset), generator=self.rng)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self):
@@ -88,12 +88,12 @@ class StreamedBatchSource:
             "epoch": self.epoch,
             "position": self.position,
             "order": self.sampler.order,
-            "generator": self.generator.get_state(),
+            "rng": self.rng.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = state["epoch"]
         self.position = state["position"]
         self.sampler.order = state["order"]
-        self.generator.set_state(state["generator"])
+        self.rng.set_state(state["rng"])
         self.batches = None  # the next batch is read from the restored position

@@ -19,11 +19,11 @@ def _input_gradients(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor 
 
 
 def gradient_penalty(
-    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, generator=None
+    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, rng=None
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] at random points x_hat on the
     lines between real and fake samples (the penalty's weight, lambda, is applied by the caller)."""
-    eps = torch.rand(len(real), *[1] * (real.dim() - 1), generator=generator, device=real.device)  # (B, 1, 1, 1)
+    eps = torch.rand(len(real), *[1] * (real.dim() - 1), generator=rng, device=real.device)  # (B, 1, 1, 1)
     between = eps * real.detach() + (1 - eps) * fake.detach()
     norms = _input_gradients(discriminator, between, labels).norm(dim=1)
     return ((norms - 1) ** 2).mean()

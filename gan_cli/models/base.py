@@ -39,18 +39,18 @@ class Generator(nn.Module):
     def sample_inputs(
         self,
         n: int,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         device: torch.device | None = None,
         labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Draw n inputs; conditional models use `labels` (n,) when given, uniform classes otherwise."""
-        inputs = {"z": torch.randn(n, self.latent_dim, generator=generator, device=device)}
+        inputs = {"z": torch.randn(n, self.latent_dim, generator=rng, device=device)}
         if self.num_classes:
             if labels is None:
-                labels = torch.randint(self.num_classes, (n,), generator=generator, device=device)
+                labels = torch.randint(self.num_classes, (n,), generator=rng, device=device)
             inputs["y"] = labels.to(inputs["z"].device)
         if self.codes:
-            inputs["c"] = self.codes.sample(n, generator, device)
+            inputs["c"] = self.codes.sample(n, rng, device)
         return inputs
 
     def joined_input(self, z: torch.Tensor, y: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:

@@ -29,12 +29,12 @@ class CodeSpec:
         """Width of Q's output: logits per categorical value, (mean, log std) per continuous code."""
         return sum(self.categorical) + 2 * self.continuous
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def sample(self, n: int, rng: torch.Generator | None = None, device=None) -> torch.Tensor:
         """Codes (n, dim): uniform categories as one-hot blocks, continuous codes ~ U(-1, 1)."""
         blocks = [
-            F.one_hot(torch.randint(k, (n,), generator=generator, device=device), k).float() for k in self.categorical
+            F.one_hot(torch.randint(k, (n,), generator=rng, device=device), k).float() for k in self.categorical
         ]
-        blocks.append(torch.rand(n, self.continuous, generator=generator, device=device) * 2 - 1)
+        blocks.append(torch.rand(n, self.continuous, generator=rng, device=device) * 2 - 1)
         return torch.cat(blocks, dim=1)
 
     def split_codes(self, c: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -1,10 +1,18 @@
 """Checkpoint files: one self-contained dict of tensors and plain values, written atomically.
 
-A checkpoint holds everything needed to resume exactly and to sample without any other file:
-format version, resolved config, data shape (`image_shape`: {channels, image_size, num_classes} for
-images, {sample_shape, num_classes} for vector data), step, G, D, EMA of G, optimizer and scaler states,
-RNG states, the data order, and the fixed noise of the sample grids. It loads with
-`torch.load(weights_only=True)`, which never runs code stored in the file.
+A checkpoint holds everything needed to resume exactly and to sample without any other file, keyed
+by the names the run's game gives (format 2):
+
+    format_version, config (resolved), origin (the command line), image_shape (the data shape:
+    {channels, image_size, num_classes} for images, {sample_shape, num_classes} for vectors), step,
+    networks{name}, ema{name}, ema_updates{name}, optimizers{name}, scalers{name},
+    game (the game's own state: a replay buffer, BEGAN's k_t, ...), data (the batch order),
+    rng (the training steps' generator), global_rng (torch, CUDA, Python, NumPy), fixed_inputs
+    (the sample grids' inputs), skipped_steps, evaluation (best-metric bookkeeping).
+
+Format 1 (before games: one G and one D under fixed keys) is upgraded on load, so its files keep
+resuming, sampling and evaluating. It loads with `torch.load(weights_only=True)`, which never runs
+code stored in the file.
 """
 
 import pickle
@@ -12,18 +20,12 @@ import zipfile
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
-from torch import nn
 
-from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
-from gan_cli.models import build_generator
-from gan_cli.validation import instantiation_targets
 
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format_version", "config", "image_shape", "step", "generator")
-NETWORKS = ("generator", "discriminator", "generator_ema")
+FORMAT_VERSION = 2
+REQUIRED_KEYS = ("format_version", "config", "image_shape", "step")
 ZIP_SIGNATURE = b"PK\x03\x04"  # torch.save writes a zip archive, which starts with these bytes
 
 
@@ -48,12 +50,12 @@ def save_checkpoint(checkpoint: dict, path: Path) -> None:
 
     A checkpoint whose networks hold NaN or inf is never written: resuming from it could only fail.
     """
-    for network in NETWORKS:
-        weights = checkpoint.get(network) or {}
+    weights_by_network = {**checkpoint["networks"], **{f"EMA of {name}": ema for name, ema in checkpoint["ema"].items()}}
+    for network, weights in weights_by_network.items():
         broken = [name for name, value in weights.items() if value.is_floating_point() and not value.isfinite().all()]
         if broken:
             raise GanError(
-                f"not writing {path}: the {network}'s {', '.join(broken)} hold NaN or inf at step "
+                f"not writing {path}: {network}'s {', '.join(broken)} hold NaN or inf at step "
                 f"{checkpoint['step']}; the previous checkpoint is kept. Lower the learning rate and resume from it"
             )
     atomic_write(path, lambda f: torch.save(checkpoint, f))
@@ -85,7 +87,42 @@ def load_checkpoint(path: str | Path) -> dict:
             f"{path} has checkpoint format version {version}, newer than this gan_cli understands "
             f"({FORMAT_VERSION}); upgrade gan_cli"
         )
+    if version == 1:
+        checkpoint = upgraded_from_format_1(checkpoint)
+    if not isinstance(checkpoint.get("networks"), dict):
+        raise GanError(f"{path} is a PyTorch file but not a gan_cli checkpoint (it holds no networks)")
     return checkpoint
+
+
+def upgraded_from_format_1(checkpoint: dict) -> dict:
+    """A format-1 checkpoint (one G and one D under fixed keys, before games) in format 2: the same
+    state under the adversarial game's names. Keys a file lacks stay absent (a resume then says so)."""
+    renamed = {  # format-2 key -> {name in that key: format-1 key}
+        "networks": {"G": "generator", "D": "discriminator"},
+        "optimizers": {"generator": "optimizer_g", "discriminator": "optimizer_d"},
+        "scalers": {"generator": "scaler_g", "discriminator": "scaler_d"},
+    }
+    old = dict(checkpoint)
+    new = {key: old.pop(key) for key in ("format_version", "config", "origin", "image_shape", "step", "data",
+                                         "fixed_inputs", "evaluation") if key in old}
+    for key, names in renamed.items():
+        new[key] = {name: old[old_key] for name, old_key in names.items() if old_key in old}
+    has_ema = old.get("generator_ema") is not None
+    new["ema"] = {"G": old["generator_ema"]} if has_ema else {}
+    new["ema_updates"] = {"G": old.get("ema_updates", 0)} if has_ema else {}
+    new["game"] = {"replay": old.get("replay")}
+    for new_key, old_key in (("rng", "latent_rng"), ("global_rng", "rng")):
+        if old_key in old:
+            new[new_key] = old[old_key]
+    new["skipped_steps"] = old.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
+    data = new.get("data")
+    if isinstance(data, dict) and "generator" in data:  # the batch order's random generator, now `rng`
+        new["data"] = {("rng" if key == "generator" else key): value for key, value in data.items()}
+    model = new["config"].get("model")
+    if isinstance(model, dict):  # the GAN families' game, which format 1 did not name
+        new["config"] = {**new["config"], "model": {**model, "game": "adversarial"}}
+    new["format_version"] = FORMAT_VERSION
+    return new
 
 
 def _check_archive(path: Path) -> None:
@@ -107,58 +144,3 @@ def _check_archive(path: Path) -> None:
         damaged = str(err)
     if damaged:
         raise GanError(f"{path} is a damaged PyTorch archive ({damaged} fails its check); use an intact copy")
-
-
-def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Module:
-    """The generator a checkpoint describes, with its EMA weights when asked and present, in eval mode.
-
-    Only the checkpoint is needed: the stored config names an architecture of the model registry and
-    the stored data shape (`image_shape`) sizes it. The file is untrusted input: a model config that names a Python
-    callable (`_target_`) is refused, and nothing but the registry's classes is ever built.
-    """
-    try:
-        model_cfg = OmegaConf.create(checkpoint["config"]["model"])
-        shape = DataShape.from_record(checkpoint["image_shape"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise GanError(f"the checkpoint's config or image shape is malformed ({err})") from err
-    targets = instantiation_targets(model_cfg, "model.")
-    if targets:
-        raise GanError(
-            f"refusing the checkpoint: its model config sets {', '.join(targets)}, which gan_cli never writes; "
-            "networks are built only from the model registry (model.name), never from a callable named in a file"
-        )
-    try:
-        generator = build_generator(model_cfg, shape)
-    except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as err:
-        raise GanError(f"the checkpoint's model config and image shape describe no buildable model ({err})") from err
-    weights = checkpoint["generator"]
-    if use_ema and checkpoint.get("generator_ema") is not None:
-        weights = checkpoint["generator_ema"]
-    mismatch = _first_mismatch(generator.state_dict(), weights)
-    if mismatch:
-        raise GanError(
-            f"the checkpoint's stored config and its weights disagree: {mismatch}; the file was altered, or its "
-            "config and weights come from different runs"
-        )
-    try:
-        generator.load_state_dict(weights)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        raise GanError(f"the checkpoint's weights do not fit the model its config describes: {' '.join(str(err).split())}") from err
-    return generator.eval()
-
-
-def _first_mismatch(expected: dict[str, torch.Tensor], weights) -> str | None:
-    """The first reason `weights` cannot load into a network whose state_dict is `expected`, as one
-    phrase (load_state_dict would list every tensor, a dozen lines); None when names and shapes fit."""
-    if not isinstance(weights, dict):
-        return f"the generator's weights are a {type(weights).__name__}, not a dict of tensors"
-    for name, tensor in expected.items():
-        if name not in weights:
-            return f"the weights lack {name}, which the model its config describes has"
-        shape = tuple(getattr(weights[name], "shape", ()))
-        if shape != tuple(tensor.shape):
-            return f"{name} has shape {shape} in the weights but {tuple(tensor.shape)} in the model its config describes"
-    extra = [name for name in weights if name not in expected]
-    if extra:
-        return f"the weights hold {extra[0]}, which the model its config describes has not"
-    return None

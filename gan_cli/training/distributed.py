@@ -256,11 +256,11 @@ class DataParallelModule(DistributedDataParallel):
             return super().forward(*args, **kwargs)
         return self.module(*args, **kwargs)
 
-    def sample_inputs(self, n: int, generator: torch.Generator | None = None, device: torch.device | None = None):
+    def sample_inputs(self, n: int, rng: torch.Generator | None = None, device: torch.device | None = None):
         """This process's n rows of a draw for the global batch (n * world_size rows) from the random
         stream every process shares: no two processes use the same latents, and together they use
         exactly the latents one process would draw for the global batch."""
-        everyone = self.module.sample_inputs(n * self.parallel.world_size, generator, device)
+        everyone = self.module.sample_inputs(n * self.parallel.world_size, rng, device)
         rows = slice(self.parallel.rank * n, (self.parallel.rank + 1) * n)
         return {name: value[rows] for name, value in everyone.items()}
 

@@ -1,11 +1,12 @@
-"""The training loop: k discriminator updates, then one generator update, until the step budget.
+"""The training loop: the game's steps, until the step budget; everything around them is time.
 
-This is Algorithm 1 of Goodfellow et al. (2014), with the terms each family adds where they belong:
-gradient penalties and InfoGAN's Q loss in D's step, the InfoGAN term in G's step, weight clipping
-after D's update. Every step also updates the EMA of G; at fixed intervals the loop logs scalars,
-writes a sample grid of the fixed inputs, and writes a checkpoint that holds the whole
-TrainingState, so a resumed run continues bit for bit. Under torchrun every process runs this loop on
-its share of each batch, and rank 0 alone writes (gan_cli.training.distributed).
+A game (gan_cli.games) owns its networks, optimizers and step: for the GANs, Algorithm 1 of
+Goodfellow et al. (2014), k discriminator updates then one generator update. The loop knows no
+network by name: every step it asks the game for a step, updates the EMA of the game's `averaged`
+networks, and at fixed intervals logs scalars, writes a sample grid of the fixed inputs, evaluates,
+and writes a checkpoint that holds the whole TrainingState, so a resumed run continues bit for bit.
+Under torchrun every process runs this loop on its share of each batch, and rank 0 alone writes
+(gan_cli.training.distributed).
 """
 
 import logging
@@ -22,22 +23,20 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, keep_freed_host_memory, resolve_precision
 from gan_cli.errors import GanError, StoppedBySignal
-from gan_cli.losses import Objective, build_objective
-from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
-from gan_cli.models import build_networks
+from gan_cli.games import build_game
+from gan_cli.games.base import Game
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.compiled import CUDA_GRAPH_MODES, compile_networks
-from gan_cli.training.ema import GeneratorEMA
+from gan_cli.training.ema import EMA
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.hparams import log_hparams
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
-from gan_cli.training.optim import build_optimizer
 from gan_cli.training.pictures import GamePicture, SampleGrid, build_pictures
-from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
 from gan_cli.training.signals import StopSignal
+from gan_cli.training.updates import Updates, build_optimizers
 
 log = logging.getLogger(__name__)
 
@@ -46,61 +45,48 @@ log = logging.getLogger(__name__)
 class TrainingState:
     """Everything that changes while training. A checkpoint is this plus the config."""
 
-    generator: nn.Module
-    discriminator: nn.Module
-    generator_ema: GeneratorEMA | None
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
+    game: Game  # its networks (wrapped for DDP where several processes train) and its own state
+    updates: Updates  # the game's optimizers, their loss scalers and the NaN guard
+    averages: dict[str, EMA]  # network name -> its EMA copy (the game's `averaged`, unless train.ema_decay=null)
     data: TensorBatchSource | StreamedBatchSource
-    latent_rng: torch.Generator  # draws the latents of training steps
-    fixed_inputs: dict[str, torch.Tensor]  # generator inputs on the CPU: every sample grid (or toy picture) shows these
-    nan_guard: NanGuard  # applies each update unless it is non-finite (train.on_nan)
-    replay: ReplayBuffer | None = None  # past fakes shown to D again
+    rng: torch.Generator  # draws the latents (and other random choices) of training steps
+    fixed_inputs: dict[str, torch.Tensor]  # sampler inputs on the CPU: every sample grid (or toy picture) shows these
     step: int = 0
 
     @property
     def sampler(self) -> nn.Module:
-        """The generator that makes the pictures: the EMA one when there is one."""
-        return self.generator_ema.module if self.generator_ema is not None else self.generator
+        """The network that makes the pictures: the EMA copy of the game's sampler when there is one."""
+        name = self.game.sampler
+        return self.averages[name].module if name in self.averages else self.game.networks[name]
 
     def state_dict(self) -> dict:
-        ema = self.generator_ema
         return {
             "step": self.step,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "generator_ema": ema.module.state_dict() if ema is not None else None,
-            "ema_updates": ema.updates if ema is not None else 0,
-            "optimizer_g": self.opt_g.state_dict(),
-            "optimizer_d": self.opt_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict(),
-            "scaler_d": self.scaler_d.state_dict(),
+            "networks": {name: network.state_dict() for name, network in self.game.networks.items()},
+            "ema": {name: ema.module.state_dict() for name, ema in self.averages.items()},
+            "ema_updates": {name: ema.updates for name, ema in self.averages.items()},
+            **self.updates.state_dict(),  # optimizers, scalers
+            "game": self.game.state_dict(),
             "data": self.data.state_dict(),
-            "latent_rng": self.latent_rng.get_state(),
+            "rng": self.rng.get_state(),
             "fixed_inputs": self.fixed_inputs,
-            "replay": self.replay.state_dict() if self.replay is not None else None,
-            "skipped_steps": self.nan_guard.skipped_steps,
+            "skipped_steps": self.updates.nan_guard.skipped_steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.step = state["step"]
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        if self.generator_ema is not None and state["generator_ema"] is not None:
-            self.generator_ema.module.load_state_dict(state["generator_ema"])
-            self.generator_ema.updates = int(state["ema_updates"])
-        self.opt_g.load_state_dict(state["optimizer_g"])
-        self.opt_d.load_state_dict(state["optimizer_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
+        for name, network in self.game.networks.items():
+            network.load_state_dict(state["networks"][name])
+        for name, ema in self.averages.items():
+            if name in state["ema"]:  # (absent when the run trained without an EMA)
+                ema.module.load_state_dict(state["ema"][name])
+                ema.updates = int(state["ema_updates"][name])
+        self.updates.load_state_dict(state)
+        self.game.load_state_dict(state["game"], self.data.device)
         self.data.load_state_dict(state["data"])
-        self.latent_rng.set_state(state["latent_rng"])
+        self.rng.set_state(state["rng"])
         self.fixed_inputs = state["fixed_inputs"]
-        if self.replay is not None and state["replay"] is not None:
-            self.replay.load_state_dict(state["replay"], self.data.device)
-        self.nan_guard.skipped_steps = state.get("skipped_steps", 0)  # absent in checkpoints older than on_nan
+        self.updates.nan_guard.skipped_steps = state["skipped_steps"]
 
 
 def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict | None = None) -> float | None:
@@ -117,10 +103,10 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     if checkpoint is not None:
         try:
             state.load_state_dict(checkpoint)
-            set_rng_state(checkpoint["rng"])
+            set_rng_state(checkpoint["global_rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:  # an altered or foreign file
             raise GanError(f"the checkpoint's training state does not fit this run ({err})") from err
-        _apply_optimizer_settings(cfg, state)  # a resumed run may change them
+        state.updates.apply_settings(cfg.optimizer, state.game.node_of())  # a resumed run may change them
         parallel.require_same("the step of the checkpoint they resumed from", state.step)
     total_steps = planned_steps(cfg.train, len(state.data))
     if state.step > total_steps:
@@ -134,7 +120,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
-    images_per_step = cfg.train.batch_size * cfg.train.d_steps
+    images_per_step = cfg.train.batch_size * (cfg.train.d_steps if training.state.game.uses_d_steps else 1)
     with (
         StopSignal() as stop,
         (
@@ -156,9 +142,9 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             # NaN guard: stops here, before anything of a non-finite step is logged, evaluated or written
             # (at the same steps in every process).
             looked_at = parallel.any_rank(write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0)
-            state.nan_guard.end_step(state.step, looked_at)
+            state.updates.nan_guard.end_step(state.step, looked_at)
             if writes:
-                monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
+                monitor.record(state.step, scalars, {**state.updates.learning_rates(), **state.updates.nan_guard.scalars()})
                 if write_grid:
                     training.pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
                 if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
@@ -179,22 +165,25 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
 
 @dataclass
 class Training:
-    """A run's TrainingState with what its steps need: the objective, the precision of the forward
-    passes (resolved: fp32, bf16 or fp16) and k; plus the picture drawn every samples.every steps."""
+    """A run's TrainingState with what its steps need: the precision of the forward passes
+    (resolved: fp32, bf16 or fp16); plus the picture drawn every samples.every steps."""
 
     state: TrainingState
-    objective: Objective
     precision: str
-    d_steps: int
     pictures: SampleGrid | GamePicture
     cuda_graphs: bool = False  # compiled into CUDA graphs (train.compile_mode=reduce-overhead on a GPU)
 
     def step(self) -> dict[str, torch.Tensor]:
-        """One training step (k D updates, one G update); its scalars as 0-d tensors on the device."""
+        """One training step of the game, then the EMA; its scalars as 0-d tensors on the device."""
         if self.cuda_graphs:  # a new iteration: the graphs' outputs of the last step may be overwritten now
             torch.compiler.cudagraph_mark_step_begin()
-        forward_precision = partial(autocast, self.state.data.device, self.precision)
-        return train_step(self.state, self.objective, self.d_steps, forward_precision)
+        state = self.state
+        state.updates.step = state.step + 1
+        forward_precision = partial(autocast, state.data.device, self.precision)
+        scalars = state.game.step(state.data, state.updates, state.rng, forward_precision)
+        for name, ema in state.averages.items():
+            ema.update(state.game.networks[name])
+        return scalars
 
 
 def build_training(cfg: DictConfig, device: torch.device, parallel: distributed.Parallel) -> Training:
@@ -210,118 +199,29 @@ def build_training(cfg: DictConfig, device: torch.device, parallel: distributed.
     # Load dataset.
     data = parallel.share_batches(build_batch_source(cfg.dataset, cfg.train.batch_size, device, cfg.seed))
 
-    # Construct networks and the objective.
-    objective = build_objective(cfg.loss, cfg.model)
-    generator, discriminator = (
-        net.to(device) for net in build_networks(cfg.model, data.shape, objective.penalizes_input_gradients)
-    )
+    # Construct the game and its networks.
+    game = build_game(cfg, data.shape)
+    networks = {name: network.to(device) for name, network in game.networks.items()}
     if cfg.train.channels_last:  # NHWC: the layout oneDNN's and cuDNN's fastest convolutions work in
-        generator, discriminator = (net.to(memory_format=torch.channels_last) for net in (generator, discriminator))
-    fp16 = precision == "fp16"
-    pictures = build_pictures(cfg, data.shape, generator, objective)  # sample grids, or the game on toy data
+        networks = {name: network.to(memory_format=torch.channels_last) for name, network in networks.items()}
+    pictures = build_pictures(cfg, data.shape, game, networks)  # sample grids, or the game on toy data
+    averages = {name: EMA(networks[name], cfg.train.ema_decay) for name in game.averaged} if cfg.train.ema_decay is not None else {}
+    optimizers = build_optimizers(cfg.optimizer, networks, game.optimizers, game.node_of())
+    game.networks = {name: parallel.wrap(network) for name, network in networks.items()}
+    nan_guard = NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, tuple(optimizers), device, agree=parallel.all_true)
     state = TrainingState(
-        generator=parallel.wrap(generator),
-        discriminator=parallel.wrap(discriminator),
-        generator_ema=GeneratorEMA(generator, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None,
-        opt_g=build_optimizer(cfg.optimizer.generator, generator, "optimizer.generator"),
-        opt_d=build_optimizer(cfg.optimizer.discriminator, discriminator, "optimizer.discriminator"),
-        scaler_g=torch.amp.GradScaler(device.type, enabled=fp16),
-        scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
+        game=game,
+        updates=Updates(optimizers, game.networks, nan_guard, fp16=precision == "fp16", device=device),
+        averages=averages,
         data=data,
-        latent_rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
+        rng=torch.Generator(device=device).manual_seed(cfg.seed + 1),
         fixed_inputs=pictures.inputs,
-        nan_guard=NanGuard(cfg.train.on_nan, cfg.train.max_skipped_steps, device, agree=parallel.all_true),
-        replay=ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None,
     )
     cuda_graphs = False
-    if cfg.train.compile:  # in place, after the EMA copy: the EMA generator only samples, eagerly
-        compiled = compile_networks((generator, discriminator), cfg.train.compile_mode, device)
+    if cfg.train.compile:  # in place, after the EMA copy: the EMA networks only sample, eagerly
+        compiled = compile_networks(tuple(networks.values()), cfg.train.compile_mode, device)
         cuda_graphs = compiled and device.type == "cuda" and cfg.train.compile_mode in CUDA_GRAPH_MODES
-    return Training(state, objective, precision, cfg.train.d_steps, pictures, cuda_graphs)
-
-
-def train_step(state: TrainingState, objective: Objective, d_steps: int, precision) -> dict[str, torch.Tensor]:
-    """k discriminator updates on fresh real and fake batches, then one generator update.
-
-    Returns the step's scalars as 0-d tensors on the device (no host sync here).
-    """
-    for i in range(d_steps):
-        real, labels = state.data.next()  # (B, C, H, W) in [-1, 1], (B,) or None
-        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)  # z (B, latent_dim), y, c
-        # The last fake batch keeps its graph: the generator step below reuses it, saving a G pass.
-        with torch.set_grad_enabled(i == d_steps - 1), precision():
-            fake = state.generator(**inputs)
-        d_fake, d_inputs = fake.detach(), inputs
-        if state.replay is not None:
-            d_fake, d_inputs = state.replay.mix(d_fake, inputs, state.latent_rng)
-        d_scalars = discriminator_step(state, objective, real, labels, d_fake, d_inputs, precision)
-    g_scalars = generator_step(state, objective, fake, inputs, precision)
-    if state.generator_ema is not None:
-        state.generator_ema.update(state.generator)
-    return {**d_scalars, **g_scalars}
-
-
-def discriminator_step(state: TrainingState, objective: Objective, real, labels, fake, fake_inputs, precision):
-    """One update of D on a real batch (with its labels) and a fake batch (with the inputs that made it)."""
-    discriminator, loss = state.discriminator, objective.adversarial
-    with precision():
-        real_out = discriminator(real, labels)
-        fake_out = discriminator(fake, fake_inputs.get("y"))
-        # Matching-aware D (Reed et al. 2016): real images under wrong labels count as fakes too.
-        mismatched = discriminator(real, wrong_labels(labels, state)).logits if objective.matching_aware else None
-    real_logits, fake_logits = real_out.logits.float(), fake_out.logits.float()  # (B,)
-    judged_fake = fake_logits if mismatched is None else torch.cat([fake_logits, mismatched.float()])
-    terms = {"loss/D": loss.d_loss(real_logits, judged_fake)}
-    # Regularizers on D's input gradients, computed in fp32 outside autocast.
-    if objective.gradient_penalty:
-        penalty = gradient_penalty(discriminator, real, fake, labels, state.latent_rng)
-        terms["loss/gradient_penalty"] = objective.gradient_penalty * penalty
-    if objective.r1:
-        terms["loss/r1"] = objective.r1 * r1_penalty(discriminator, real, labels)
-    if objective.info is not None:  # Q learns to read the codes back from the fakes
-        terms["loss/info_D"] = objective.info(fake_out.codes, fake_inputs["c"])
-    _update(state, "D", sum(terms.values()))
-    if objective.clip is not None:  # WGAN: clipped weights keep the critic (roughly) Lipschitz
-        with torch.no_grad():
-            for param in discriminator.parameters():
-                param.clamp_(-objective.clip, objective.clip)
-    scalars = {
-        **{name: value.detach() for name, value in terms.items()},
-        "D(x)": loss.score(real_logits).mean().detach(),
-        "D(G(z))": loss.score(fake_logits).mean().detach(),  # on the fakes D trained on, before its update
-    }
-    if loss.critic:  # E[D(x)] - E[D(G(z))]: the critic's estimate of the Wasserstein distance
-        scalars["critic/wasserstein_estimate"] = (real_logits.mean() - fake_logits.mean()).detach()
-    return scalars
-
-
-def generator_step(state: TrainingState, objective: Objective, fake, inputs, precision) -> dict[str, torch.Tensor]:
-    """One update of G through D's judgement of `fake` (which carries G's graph)."""
-    state.discriminator.requires_grad_(False)  # only G's gradients are needed: skip D's weight grads
-    with precision():
-        out = state.discriminator(fake, inputs.get("y"))
-    terms = {"loss/G": objective.adversarial.g_loss(out.logits.float())}
-    if objective.info is not None:  # G learns to make its codes readable: the InfoGAN term
-        terms["loss/info_G"] = objective.info(out.codes, inputs["c"])
-    _update(state, "G", sum(terms.values()))
-    state.discriminator.requires_grad_(True)
-    return {name: value.detach() for name, value in terms.items()}
-
-
-def _update(state: TrainingState, network: str, loss: torch.Tensor) -> None:
-    """One optimizer step of `network` ("D" or "G") on `loss` (loss scaling is a no-op unless training
-    in fp16); the NaN guard applies it unless the loss or the gradients are non-finite (train.on_nan)."""
-    optimizer, scaler = (state.opt_d, state.scaler_d) if network == "D" else (state.opt_g, state.scaler_g)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    state.nan_guard.apply_update(network, loss, optimizer, scaler, state.step + 1)
-
-
-def wrong_labels(labels: torch.Tensor, state: TrainingState) -> torch.Tensor:
-    """Each label shifted to a different class, uniformly among the others."""
-    classes = state.discriminator.num_classes
-    shift = torch.randint(1, classes, labels.shape, generator=state.latent_rng, device=labels.device)
-    return (labels + shift) % classes
+    return Training(state, precision, pictures, cuda_graphs)
 
 
 def planned_steps(train_cfg: DictConfig, num_images: int) -> int:
@@ -339,7 +239,7 @@ def _checkpoint(state: TrainingState, config_record: dict, origin: dict, evaluat
         "origin": origin,
         "image_shape": state.data.shape.record(),
         **state.state_dict(),
-        "rng": rng_state(),
+        "global_rng": rng_state(),  # torch's, CUDA's, Python's and NumPy's global generators
         "evaluation": evaluation.state_dict(),  # best-metric bookkeeping
     }
 
@@ -352,31 +252,20 @@ def _write_checkpoints(checkpoint: dict, run_dir: Path, cfg: DictConfig) -> None
         save_checkpoint(checkpoint, folder / f"step_{checkpoint['step']:07d}.pt")
 
 
-def _learning_rates(state: TrainingState) -> dict[str, float]:
-    return {"lr/generator": state.opt_g.param_groups[0]["lr"], "lr/discriminator": state.opt_d.param_groups[0]["lr"]}
-
-
-def _apply_optimizer_settings(cfg: DictConfig, state: TrainingState) -> None:
-    """Loaded optimizer states carry their old learning rates and implementation (`fused`); the
-    config's are the ones to use."""
-    for optimizer, node in ((state.opt_g, cfg.optimizer.generator), (state.opt_d, cfg.optimizer.discriminator)):
-        for group in optimizer.param_groups:
-            group["lr"] = node.lr
-            if "fused" in node and "fused" in group:  # (optimizers without a fused implementation have no such key)
-                group["fused"] = node.fused
-
-
 def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: torch.device, precision: str) -> None:
     def millions(module: nn.Module) -> str:
         return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M"
 
-    shape = state.data.shape
+    shape, game = state.data.shape, state.game
     log.info(f"Data: {cfg.dataset.name}, {len(state.data)} {shape.describe()}, {shape.num_classes} classes")
+    sizes = ", ".join(f"{name} {millions(network)}" for name, network in game.networks.items())
     log.info(
-        f"Model: {cfg.model.name} (G {millions(state.generator)} parameters, D {millions(state.discriminator)}), "
-        f"loss {cfg.loss.name}, device {device}, precision {precision}"
+        f"Model: {cfg.model.name} ({sizes} parameters), "
+        + (f"loss {cfg.loss.name}, " if game.uses_loss else "")
+        + f"device {device}, precision {precision}"
         + (" (auto)" if cfg.train.precision == "auto" else "")
         + (", channels_last" if cfg.train.channels_last else "")
     )
     start = f"resuming at step {state.step}" if state.step else "starting"
-    log.info(f"Training: {total_steps} steps of batch {cfg.train.batch_size}, k={cfg.train.d_steps}; {start}")
+    k = f", k={cfg.train.d_steps}" if game.uses_d_steps else ""
+    log.info(f"Training: {total_steps} steps of batch {cfg.train.batch_size}{k}; {start}")

@@ -1,7 +1,7 @@
 """What a non-finite (NaN or inf) loss or gradient does to a run: `train.on_nan`.
 
-stop (the default): the run stops with one message naming the first step, the network (D or G) and
-  whether its loss or its gradients went non-finite. Nothing is written from that step on, so the
+stop (the default): the run stops with one message naming the first step, the update (the game's
+  optimizer: generator, discriminator, ...) and whether its loss or its gradients went non-finite. Nothing is written from that step on, so the
   newest checkpoint on disk is the last good state (and save_checkpoint refuses non-finite weights).
 skip: an update whose loss or gradients are non-finite is not applied (its optimizer does not step);
   a step with a dropped update counts as skipped (a log line, the TensorBoard scalar
@@ -25,18 +25,18 @@ from gan_cli.errors import GanError
 
 log = logging.getLogger(__name__)
 
-NETWORKS = {"D": "discriminator", "G": "generator"}
 CHECKS = ("loss", "gradients")  # what can go non-finite in an update, in the order it is computed
 
 
 class NanGuard:
-    def __init__(self, policy: str, max_skipped_steps: int, device: torch.device, agree=None):
+    def __init__(self, policy: str, max_skipped_steps: int, updates: tuple[str, ...], device: torch.device, agree=None):
         self.policy = policy
+        self.updates = updates  # the optimizers' names, in the order a step applies them (ties go to the first)
         self.max_skipped_steps = max_skipped_steps
         self.skipped_steps = 0  # steps with at least one dropped update, over the run's whole life
         self._dropped: list[str] = []  # the current step's dropped updates (skip)
-        # The first step at which each (network, check) went non-finite, -1 while none did (stop).
-        self._first_bad = torch.full((len(NETWORKS), len(CHECKS)), -1, dtype=torch.long, device=device)
+        # The first step at which each (update, check) went non-finite, -1 while none did (stop).
+        self._first_bad = torch.full((len(updates), len(CHECKS)), -1, dtype=torch.long, device=device)
         # Several processes (DDP) must decide alike: `agree` turns this process's finiteness flags into
         # all processes' (a collective on the device); None for a single process.
         self._agree = agree
@@ -44,7 +44,8 @@ class NanGuard:
     def apply_update(self, name: str, loss: torch.Tensor, optimizer, scaler, step: int) -> None:
         """Step `optimizer` through `scaler` with the gradients in place, unless policy and values say no.
 
-        `name` is "D" or "G"; `loss` the update's 0-d loss; `step` the step being trained (1-based).
+        `name` is the optimizer's (one of `updates`); `loss` the update's 0-d loss; `step` the step being
+        trained (1-based).
         """
         finite = self._finite(loss, optimizer, check_gradients=not scaler.is_enabled())  # (2,) bool
         if self._agree is not None:
@@ -55,7 +56,7 @@ class NanGuard:
                 self._dropped.append(f"{name} ({failed})")
                 return
         else:
-            row = self._first_bad[list(NETWORKS).index(name)]
+            row = self._first_bad[self.updates.index(name)]
             row.copy_(torch.where((row < 0) & ~finite, step, row))  # stays on the device
         scaler.step(optimizer)
         scaler.update()
@@ -86,16 +87,15 @@ class NanGuard:
     def _stop_if_non_finite(self) -> None:
         first_bad = self._first_bad.tolist()  # one host sync
         failures = [
-            (step, network, check)
-            for network, row in zip(NETWORKS, first_bad)
+            (step, name, check)
+            for name, row in zip(self.updates, first_bad)
             for check, step in zip(CHECKS, row)
             if step >= 0
         ]
         if failures:
-            step, network, check = min(failures, key=lambda f: f[0])  # ties: D before G, loss before gradients
-            what = f"loss/{network}" if check == "loss" else "gradients"
+            step, name, check = min(failures, key=lambda f: f[0])  # ties: the first update, loss before gradients
             raise GanError(
-                f"training diverged at step {step}: the {NETWORKS[network]}'s {what} became NaN or inf; no checkpoint "
+                f"training diverged at step {step}: the {name}'s {check} became NaN or inf; no checkpoint "
                 f"was written from step {step} on, so the newest one is the last good state. Lower the learning rate "
                 "and resume from it, or set train.on_nan=skip to drop such updates"
             )

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_cli.errors import GanError
-from gan_cli.validation import instantiation_targets
+from gan_cli.trust import instantiation_targets
 
 log = logging.getLogger(__name__)
 

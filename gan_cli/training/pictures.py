@@ -1,10 +1,11 @@
 """What the loop draws every samples.every steps: a grid of the fixed inputs' images, or on toy
 vector data a picture of the game with its mode metrics.
 
-Both show the generator on the same fixed inputs at every step (they live in the TrainingState, so
-a resumed run draws the same ones), and both go to samples/step_XXXXXXX.png and TensorBoard. Grids
-show the EMA generator (the one gan-sample uses); the game shows the raw generator, the one D plays
-against, so that D's output and the optimal D* describe the same moment of the game.
+Both show the game's sampler (the GANs' generator) on the same fixed inputs at every step (they live
+in the TrainingState, so a resumed run draws the same ones), and both go to samples/step_XXXXXXX.png
+and TensorBoard. Grids show the EMA sampler (the one gan-sample uses); the toy game (GAN families
+only) shows the raw generator, the one D plays against, so that D's output and the optimal D*
+describe the same moment of the game.
 Neither draws any random number from the training generators: drawing never changes a run.
 
 Toy data: 2,500 generated points (the count VEEGAN and PacGAN score the 2-D mixtures with) against
@@ -22,7 +23,7 @@ from torch import nn
 from gan_cli.data.source import DataShape
 from gan_cli.data.toy import GaussianMixture, toy_mixture
 from gan_cli.figures import LIMIT, DensityPanel, density_figure, figure_image, scatter_figure
-from gan_cli.losses import Objective
+from gan_cli.games.base import Game
 from gan_cli.losses.adversarial import CrossEntropyLoss
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
 from gan_cli.models.base import Generator
@@ -50,15 +51,16 @@ class SampleGrid:
 class GamePicture:
     """Toy mixtures: the 1-D density picture or the 2-D scatter over D, and the mode metrics."""
 
-    def __init__(self, mixture: GaussianMixture, generator: Generator, objective: Objective, seed: int):
+    def __init__(self, mixture: GaussianMixture, generator: Generator, loss, seed: int):
         self.mixture = mixture
         self.inputs = seeded_inputs(generator, TOY_POINTS, seed)
         self.real, _ = mixture.sample(TOY_POINTS, seed)
-        self.loss = objective.adversarial
+        self.loss = loss  # the adversarial loss: how D's logits read as scores
         self.probability = isinstance(self.loss, CrossEntropyLoss)  # D's score is then a probability
 
     def write(self, state, path: Path, monitor) -> None:
-        fake = generate(state.generator, state.fixed_inputs)  # (N, D) on the CPU: the G that D plays against
+        networks = state.game.networks
+        fake = generate(networks["G"], state.fixed_inputs)  # (N, D) on the CPU: the G that D plays against
         modes = mixture_modes(fake, self.mixture.centers, self.mixture.stds)
         title = (
             f"step {state.step}: {modes['captured']}/{len(self.mixture.centers)} modes, "
@@ -67,7 +69,7 @@ class GamePicture:
         if self.mixture.dim == 1:
             figure = density_figure(self._density_panel(state, fake), title)
         else:
-            heat = self._scores(state.discriminator, _grid_points()).view(HEAT_RESOLUTION, HEAT_RESOLUTION)
+            heat = self._scores(networks["D"], _grid_points()).view(HEAT_RESOLUTION, HEAT_RESOLUTION)
             label = "D(x)" if self.probability else "D(x) (raw output)"
             radii = HIGH_QUALITY_STDS * self.mixture.stds
             figure = scatter_figure(self.real, fake, heat, self.mixture.centers, radii, title, label)
@@ -83,7 +85,8 @@ class GamePicture:
         d_star = None
         if self.probability:  # D* is drawn where there is data or generator mass; elsewhere it is 0/0
             d_star = torch.where(p_data + p_g > MASS_FLOOR, p_data / (p_data + p_g).clamp(min=1e-12), torch.nan)
-        return DensityPanel(x, p_data, p_g, self._scores(state.discriminator, x[:, None]), d_star, self._z_to_x(state, fake))
+        scores = self._scores(state.game.networks["D"], x[:, None])
+        return DensityPanel(x, p_data, p_g, scores, d_star, self._z_to_x(state, fake))
 
     def _z_to_x(self, state, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """For a one-dimensional z: evenly spaced z's by quantile in [-1, 1], and where G sends them."""
@@ -126,11 +129,10 @@ def _grid_points() -> torch.Tensor:
     return torch.stack([x.flatten(), y.flatten()], dim=1)
 
 
-def build_pictures(
-    cfg: DictConfig, shape: DataShape, generator: Generator, objective: Objective
-) -> SampleGrid | GamePicture:
-    """The loop's picture for this data: `.inputs` are the fixed inputs, `.write(state, path, monitor)` draws."""
+def build_pictures(cfg: DictConfig, shape: DataShape, game: Game, networks: dict[str, nn.Module]) -> SampleGrid | GamePicture:
+    """The loop's picture for this data: `.inputs` are the fixed inputs, `.write(state, path, monitor)`
+    draws. `networks` are the game's, unwrapped."""
     seed = cfg.seed + 2
     if shape.is_image:
-        return SampleGrid(generator, cfg.samples.n, seed)
-    return GamePicture(toy_mixture(cfg.dataset), generator, objective, seed)
+        return SampleGrid(networks[game.sampler], cfg.samples.n, seed)
+    return GamePicture(toy_mixture(cfg.dataset), networks["G"], game.objective.adversarial, seed)

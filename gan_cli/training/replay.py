@@ -15,7 +15,7 @@ class ReplayBuffer:
         self.inputs: dict[str, torch.Tensor] = {}  # name -> (capacity, ...)
 
     def mix(
-        self, fake: torch.Tensor, inputs: dict[str, torch.Tensor], generator: torch.Generator
+        self, fake: torch.Tensor, inputs: dict[str, torch.Tensor], rng: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Replace a `fraction` of the batch with stored fakes, then store fresh fakes in their place.
 
@@ -28,13 +28,13 @@ class ReplayBuffer:
             return fake, inputs
         mixed, mixed_inputs = fake, inputs
         if self.size >= k:
-            old = torch.randint(self.size, (k,), generator=generator, device=fake.device)
+            old = torch.randint(self.size, (k,), generator=rng, device=fake.device)
             mixed = torch.cat([fake[k:], self.fakes[old]])
             mixed_inputs = {name: torch.cat([value[k:], self.inputs[name][old]]) for name, value in inputs.items()}
-        self._store(fake[:k], {name: value[:k] for name, value in inputs.items()}, generator)
+        self._store(fake[:k], {name: value[:k] for name, value in inputs.items()}, rng)
         return mixed, mixed_inputs
 
-    def _store(self, fake: torch.Tensor, inputs: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    def _store(self, fake: torch.Tensor, inputs: dict[str, torch.Tensor], rng: torch.Generator) -> None:
         if self.fakes is None:
             self.fakes = fake.new_empty(self.capacity, *fake.shape[1:])
             self.inputs = {name: value.new_empty(self.capacity, *value.shape[1:]) for name, value in inputs.items()}
@@ -44,7 +44,7 @@ class ReplayBuffer:
             self.size += count
         else:
             # distinct slots: with a repeated index, which write wins would be undefined
-            slots = torch.randperm(self.capacity, generator=generator, device=fake.device)[: len(fake)]
+            slots = torch.randperm(self.capacity, generator=rng, device=fake.device)[: len(fake)]
         fake, inputs = fake[: len(slots)], {name: value[: len(slots)] for name, value in inputs.items()}
         self.fakes[slots] = fake
         for name, value in inputs.items():

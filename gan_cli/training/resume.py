@@ -47,6 +47,8 @@ MUTABLE_ON_RESUME = (
     "optimizer.discriminator.lr",
     "optimizer.generator.fused",
     "optimizer.discriminator.fused",
+    "optimizer.encoder.lr",
+    "optimizer.encoder.fused",
 )
 
 
@@ -61,7 +63,10 @@ def resumed_config(checkpoint: dict, new_overrides: list[str]) -> tuple[DictConf
     overrides = stored + _kept_learning_rate(stored_config, _composed(stored)) + new
     cfg = _composed(overrides)
     changes = _differences(stored_config, OmegaConf.to_container(cfg, resolve=True))
-    refused = [change for key, change in changes.items() if not _mutable(key)]
+    # Keys the stored config lacks came with a later gan_cli (an optimizer node, a guard's setting): the
+    # run never set them, so their defaults are no change of what it learns.
+    stored_keys = _leaves(stored_config)
+    refused = [change for key, change in changes.items() if key in stored_keys and not _mutable(key)]
     if refused:
         raise GanError(
             "cannot resume with a changed model, data or training recipe: " + "; ".join(refused)

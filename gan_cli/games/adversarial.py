@@ -1,0 +1,112 @@
+"""The GAN families of the classic papers as one game: a generator G against a discriminator D.
+
+GAN, DCGAN, CGAN and InfoGAN, under any of the six losses, with every trick the config turns on:
+this is Algorithm 1 of Goodfellow et al. (2014), with the terms each family adds where they belong:
+gradient penalties and InfoGAN's Q loss in D's step, the InfoGAN term in G's step, weight clipping
+after D's update, a replay buffer of past fakes, matching-aware D for conditional models.
+"""
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_cli.data.source import DataShape
+from gan_cli.games.base import Game, Precision
+from gan_cli.losses import Objective, build_objective
+from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
+from gan_cli.models import build_networks
+from gan_cli.training.replay import ReplayBuffer
+from gan_cli.training.updates import Updates
+
+
+class AdversarialGame(Game):
+    families = ("gan", "dcgan", "cgan", "infogan")
+    # D's update comes first in a step: at equal steps the NaN guard names D's failure before G's.
+    optimizers = {"discriminator": ("D",), "generator": ("G",)}
+    averaged = ("G",)
+    sampler = "G"
+
+    def __init__(self, cfg: DictConfig, shape: DataShape):
+        self.objective: Objective = build_objective(cfg.loss, cfg.model)
+        super().__init__(cfg, shape)
+        self.d_steps = cfg.train.d_steps
+        self.replay = ReplayBuffer(cfg.train.replay_size, cfg.train.replay_fraction) if cfg.train.replay_size else None
+
+    @classmethod
+    def build_networks(cls, cfg: DictConfig, shape: DataShape) -> dict[str, nn.Module]:
+        penalized = build_objective(cfg.loss, cfg.model).penalizes_input_gradients  # D's norm depends on it
+        generator, discriminator = build_networks(cfg.model, shape, penalized)
+        return {"G": generator, "D": discriminator}
+
+    def step(self, data, updates: Updates, rng: torch.Generator, precision: Precision) -> dict[str, torch.Tensor]:
+        """k discriminator updates on fresh real and fake batches, then one generator update."""
+        generator = self.networks["G"]
+        for i in range(self.d_steps):
+            real, labels = data.next()  # (B, C, H, W) in [-1, 1], (B,) or None
+            inputs = generator.sample_inputs(len(real), rng, real.device)  # z (B, latent_dim), y, c
+            # The last fake batch keeps its graph: the generator step below reuses it, saving a G pass.
+            with torch.set_grad_enabled(i == self.d_steps - 1), precision():
+                fake = generator(**inputs)
+            d_fake, d_inputs = fake.detach(), inputs
+            if self.replay is not None:
+                d_fake, d_inputs = self.replay.mix(d_fake, inputs, rng)
+            d_scalars = self.discriminator_step(updates, real, labels, d_fake, d_inputs, rng, precision)
+        g_scalars = self.generator_step(updates, fake, inputs, precision)
+        return {**d_scalars, **g_scalars}
+
+    def discriminator_step(self, updates: Updates, real, labels, fake, fake_inputs, rng, precision):
+        """One update of D on a real batch (with its labels) and a fake batch (with the inputs that made it)."""
+        discriminator, objective, loss = self.networks["D"], self.objective, self.objective.adversarial
+        with precision():
+            real_out = discriminator(real, labels)
+            fake_out = discriminator(fake, fake_inputs.get("y"))
+            # Matching-aware D (Reed et al. 2016): real images under wrong labels count as fakes too.
+            mismatched = discriminator(real, self.wrong_labels(labels, rng)).logits if objective.matching_aware else None
+        real_logits, fake_logits = real_out.logits.float(), fake_out.logits.float()  # (B,)
+        judged_fake = fake_logits if mismatched is None else torch.cat([fake_logits, mismatched.float()])
+        terms = {"loss/D": loss.d_loss(real_logits, judged_fake)}
+        # Regularizers on D's input gradients, computed in fp32 outside autocast.
+        if objective.gradient_penalty:
+            penalty = gradient_penalty(discriminator, real, fake, labels, rng)
+            terms["loss/gradient_penalty"] = objective.gradient_penalty * penalty
+        if objective.r1:
+            terms["loss/r1"] = objective.r1 * r1_penalty(discriminator, real, labels)
+        if objective.info is not None:  # Q learns to read the codes back from the fakes
+            terms["loss/info_D"] = objective.info(fake_out.codes, fake_inputs["c"])
+        updates.apply("discriminator", sum(terms.values()))
+        if objective.clip is not None:  # WGAN: clipped weights keep the critic (roughly) Lipschitz
+            with torch.no_grad():
+                for param in discriminator.parameters():
+                    param.clamp_(-objective.clip, objective.clip)
+        scalars = {
+            **{name: value.detach() for name, value in terms.items()},
+            "D(x)": loss.score(real_logits).mean().detach(),
+            "D(G(z))": loss.score(fake_logits).mean().detach(),  # on the fakes D trained on, before its update
+        }
+        if loss.critic:  # E[D(x)] - E[D(G(z))]: the critic's estimate of the Wasserstein distance
+            scalars["critic/wasserstein_estimate"] = (real_logits.mean() - fake_logits.mean()).detach()
+        return scalars
+
+    def generator_step(self, updates: Updates, fake, inputs, precision) -> dict[str, torch.Tensor]:
+        """One update of G through D's judgement of `fake` (which carries G's graph)."""
+        with updates.frozen("D"):  # only G's gradients are needed: skip D's weight grads
+            with precision():
+                out = self.networks["D"](fake, inputs.get("y"))
+            terms = {"loss/G": self.objective.adversarial.g_loss(out.logits.float())}
+            if self.objective.info is not None:  # G learns to make its codes readable: the InfoGAN term
+                terms["loss/info_G"] = self.objective.info(out.codes, inputs["c"])
+            updates.apply("generator", sum(terms.values()))
+        return {name: value.detach() for name, value in terms.items()}
+
+    def wrong_labels(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """Each label shifted to a different class, uniformly among the others."""
+        classes = self.networks["D"].num_classes
+        shift = torch.randint(1, classes, labels.shape, generator=rng, device=labels.device)
+        return (labels + shift) % classes
+
+    def state_dict(self) -> dict:
+        return {"replay": self.replay.state_dict() if self.replay is not None else None}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        if self.replay is not None and state.get("replay") is not None:
+            self.replay.load_state_dict(state["replay"], device)
