@@ -72,6 +72,37 @@ def resume_tiny(run_dir: Path, new_overrides: list[str] = ()) -> None:
         training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
 
 
+def assert_same_training_state(a: dict, b: dict) -> None:
+    """Two checkpoints (format 2) hold the same training state, bit for bit: every network and EMA
+    copy, every optimizer state, the game's own state, the data order and the random streams."""
+    assert a["step"] == b["step"]
+    for key in ("networks", "ema"):
+        assert a[key].keys() == b[key].keys(), key
+        for network, weights in a[key].items():
+            for name, value in weights.items():
+                assert torch.equal(value, b[key][network][name]), f"{key}.{network}.{name}"
+    for optimizer, state in a["optimizers"].items():
+        for index, values in state["state"].items():
+            for name, value in values.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizers"][optimizer]["state"][index][name])), f"{optimizer}[{index}].{name}"
+    assert_same_tree(a["game"], b["game"], "game")
+    assert torch.equal(a["data"]["order"], b["data"]["order"]) and a["data"]["position"] == b["data"]["position"]
+    assert torch.equal(a["rng"], b["rng"])
+    assert_same_tree(a["fixed_inputs"], b["fixed_inputs"], "fixed_inputs")
+
+
+def assert_same_tree(a, b, where: str) -> None:
+    """Nested dicts/lists of tensors and plain values are equal, tensors bit for bit."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same_tree(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
 def run_cli(command: str, *args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
     """Run a console script (gan-train, gan-sample) as a user would; returns the CompletedProcess."""
     return run_clis([(command, *args)], cwd=cwd, timeout=timeout, env=env)[0]

@@ -260,5 +260,5 @@ def test_a_run_on_a_streamed_folder_resumes_bit_identically(tmp_path):
     a, b = (load_checkpoint(tmp_path / run) for run in ("straight", "resumed"))
     assert a["step"] == b["step"] == 6 and a["data"]["epoch"] == 1
     assert torch.equal(a["data"]["order"], b["data"]["order"])
-    for name in a["generator"]:
-        assert torch.equal(a["generator"][name], b["generator"][name]), name
+    for name in a["networks"]["G"]:
+        assert torch.equal(a["networks"]["G"][name], b["networks"]["G"][name]), name

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from gan_cli.errors import GanError
-from gan_cli.training.checkpoint import NETWORKS
 from gan_cli.training.distributed import per_process_batch
 from tests.helpers import TINY, gan_train_path, run_clis, run_torchrun, tiny_model, train_tiny
 
@@ -32,7 +31,8 @@ EXACT = TINY + tiny_model("mlp") + SGD_NO_DROPOUT
 
 
 def weights(checkpoint: dict) -> dict[str, torch.Tensor]:
-    return {f"{net}.{name}": value for net in NETWORKS for name, value in checkpoint[net].items()}
+    stored = {**checkpoint["networks"], **{f"EMA of {net}": weights for net, weights in checkpoint["ema"].items()}}
+    return {f"{net}.{name}": value for net, weights in stored.items() for name, value in weights.items()}
 
 
 def max_difference(a: dict, b: dict) -> float:
@@ -76,7 +76,7 @@ def test_ddp_steps_equal_one_process_over_the_global_batch(ddp_run, tmp_path):
     train_tiny(tmp_path / "one", SGD_NO_DROPOUT + ["train.steps=4"], model="mlp")
     one = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)
     assert max_difference(ddp, one) < 1e-6
-    assert torch.equal(ddp["latent_rng"], one["latent_rng"]) and ddp["data"]["position"] == one["data"]["position"]
+    assert torch.equal(ddp["rng"], one["rng"]) and ddp["data"]["position"] == one["data"]["position"]
     # The comparison can fail: one process on half the batch ends elsewhere.
     train_tiny(tmp_path / "half", SGD_NO_DROPOUT + ["train.steps=4", "train.batch_size=4"], model="mlp")
     half = torch.load(tmp_path / "half" / "checkpoints" / "last.pt", weights_only=True)

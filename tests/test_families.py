@@ -37,8 +37,8 @@ def networks_of(run_dir):
     checkpoint = load_checkpoint(run_dir)
     cfg = OmegaConf.create(checkpoint["config"])
     generator, discriminator = build_networks(cfg.model, DataShape.from_record(checkpoint["image_shape"]), cfg.loss.gradient_penalty > 0)
-    generator.load_state_dict(checkpoint["generator"])
-    discriminator.load_state_dict(checkpoint["discriminator"])
+    generator.load_state_dict(checkpoint["networks"]["G"])
+    discriminator.load_state_dict(checkpoint["networks"]["D"])
     return checkpoint, generator.eval(), discriminator.eval()
 
 
@@ -110,7 +110,7 @@ def test_a_wgan_gp_checkpoint_from_before_its_name_still_samples_and_resumes(tmp
 
 def test_weight_clipping_keeps_the_critic_in_the_box(tmp_path):
     train_tiny(tmp_path, ["loss=wgan", "loss.clip=0.005", "optimizer=rmsprop", "train.steps=3"])
-    for name, value in load_checkpoint(tmp_path)["discriminator"].items():
+    for name, value in load_checkpoint(tmp_path)["networks"]["D"].items():
         if value.is_floating_point() and "running" not in name:
             assert value.abs().max() <= 0.005 + 1e-7, name
 
@@ -156,7 +156,7 @@ def test_replay_buffer_mixes_old_fakes_in():
 
 def test_replay_buffer_in_training_is_checkpointed(tmp_path):
     train_tiny(tmp_path, ["train.replay_size=16", "train.steps=4"], model="cgan")
-    replay = load_checkpoint(tmp_path)["replay"]
+    replay = load_checkpoint(tmp_path)["game"]["replay"]
     assert replay["size"] == 16 and replay["fakes"].shape == (16, 1, 28, 28) and replay["inputs"]["y"].shape == (16,)
 
 

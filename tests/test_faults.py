@@ -23,7 +23,7 @@ from gan_cli.files import PARTIAL_SUFFIX, SLOW_WRITES_VARIABLE
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
-from tests.helpers import FAST, TrainProcess, compose_train, resume_tiny, run_cli, train_tiny
+from tests.helpers import FAST, TrainProcess, assert_same_training_state, compose_train, resume_tiny, run_cli, train_tiny
 
 CHECKPOINT_EVERY = 10
 SAMPLES_EVERY = 5
@@ -90,9 +90,7 @@ def assert_complete_and_identical_to_an_uninterrupted_run(run_dir: Path, tmp_pat
     training_loop(compose_train(CHAIN), tmp_path / "straight", {"overrides": CHAIN})  # never interrupted
     a, b = load_checkpoint(run_dir), load_checkpoint(tmp_path / "straight")
     assert a["step"] == b["step"] == TOTAL_STEPS
-    for network in ("generator", "discriminator", "generator_ema"):
-        for name, value in a[network].items():
-            assert torch.equal(value, b[network][name]), f"{network}.{name}"
+    assert_same_training_state(a, b)
 
 
 def test_killed_inside_writes_and_steps_resumes_and_loses_nothing(tmp_path):

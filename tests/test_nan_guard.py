@@ -7,7 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import gan_cli.training.loop as loop
+import gan_cli.games.adversarial as adversarial
 from gan_cli.errors import GanError
 from gan_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from gan_cli.training.nan_guard import NanGuard
@@ -36,7 +36,7 @@ def test_stop_names_the_step_and_loss_and_keeps_the_last_good_checkpoint(tmp_pat
     )
     assert result.returncode == 1
     assert "Resume changes optimizer.lr: 0.001 -> 1e+30" in result.stdout
-    assert "gan-train: error: training diverged at step 7: the generator's loss/G became NaN or inf" in result.stderr
+    assert "gan-train: error: training diverged at step 7: the generator's loss became NaN or inf" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert last.read_bytes() == kept
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
@@ -44,7 +44,7 @@ def test_stop_names_the_step_and_loss_and_keeps_the_last_good_checkpoint(tmp_pat
 
 def test_stop_names_the_discriminator_when_its_loss_goes_first(tmp_path):
     # G's update blows G up at step 1; at step 2 D's loss on G's overflowing images is the first NaN.
-    with pytest.raises(GanError, match="diverged at step 2: the discriminator's loss/D became NaN or inf"):
+    with pytest.raises(GanError, match="diverged at step 2: the discriminator's loss became NaN or inf"):
         train_tiny(tmp_path, [f"optimizer.generator.lr={ABSURD_LR}"])
     assert not (tmp_path / "checkpoints").exists()  # the first checkpoint (step 3) was never written
 
@@ -55,8 +55,8 @@ def test_skip_stops_once_more_steps_than_the_limit_were_skipped(tmp_path, caplog
         train_tiny(tmp_path, overrides)
     assert "3 steps had non-finite losses or gradients, more than train.max_skipped_steps=2" in str(err.value)
     assert "stopped at step 3" in str(err.value)
-    assert "step 1: dropped the non-finite update of G (loss)" in caplog.text
-    assert "step 2: dropped the non-finite update of D (loss) and G (loss)" in caplog.text
+    assert "step 1: dropped the non-finite update of generator (loss)" in caplog.text
+    assert "step 2: dropped the non-finite update of discriminator (loss) and generator (loss)" in caplog.text
     assert not (tmp_path / "checkpoints").exists()
 
 
@@ -76,21 +76,22 @@ class LossWithOneNonFiniteStep:
 
 
 def test_skip_drops_the_non_finite_update_and_continues(tmp_path, monkeypatch, caplog):
-    build_objective = loop.build_objective
+    build_objective = adversarial.build_objective
 
     def objective_with_one_bad_step(loss_cfg, model_cfg):
         objective = build_objective(loss_cfg, model_cfg)
         return dataclasses.replace(objective, adversarial=LossWithOneNonFiniteStep(objective.adversarial, bad_update=3))
 
-    monkeypatch.setattr(loop, "build_objective", objective_with_one_bad_step)
+    monkeypatch.setattr(adversarial, "build_objective", objective_with_one_bad_step)
     with caplog.at_level(logging.WARNING):
         train_tiny(tmp_path, ["train.on_nan=skip"])
-    assert "step 3: dropped the non-finite update of D (loss); 1 step(s) skipped so far, at most 100" in caplog.text
+    assert "step 3: dropped the non-finite update of discriminator (loss); 1 step(s) skipped so far, at most 100" in caplog.text
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint["step"] == 6 and checkpoint["skipped_steps"] == 1
     # D's optimizer applied 5 of its 6 updates, G's all 6; the weights are finite.
-    assert adam_steps(checkpoint["optimizer_d"]) == 5 and adam_steps(checkpoint["optimizer_g"]) == 6
-    assert all(value.isfinite().all() for value in checkpoint["discriminator"].values() if value.is_floating_point())
+    optimizers = checkpoint["optimizers"]
+    assert adam_steps(optimizers["discriminator"]) == 5 and adam_steps(optimizers["generator"]) == 6
+    assert all(value.isfinite().all() for value in checkpoint["networks"]["D"].values() if value.is_floating_point())
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/skipped_steps")] == [(2, 0), (4, 1), (6, 1)]
@@ -108,11 +109,11 @@ def non_finite_gradient_update(policy: str) -> tuple[NanGuard, torch.nn.Paramete
     """One update whose loss is finite (0) but whose gradient is not: d sqrt(|w|) / dw at w = 0."""
     weight = torch.nn.Parameter(torch.zeros(3))
     optimizer = torch.optim.SGD([weight], lr=0.1)
-    guard = NanGuard(policy, max_skipped_steps=5, device=torch.device("cpu"))
+    guard = NanGuard(policy, max_skipped_steps=5, updates=("discriminator",), device=torch.device("cpu"))
     loss = weight.abs().sqrt().sum()
     loss.backward()
     assert loss.isfinite() and not weight.grad.isfinite().all()
-    guard.apply_update("D", loss, optimizer, torch.amp.GradScaler("cpu", enabled=False), step=4)
+    guard.apply_update("discriminator", loss, optimizer, torch.amp.GradScaler("cpu", enabled=False), step=4)
     return guard, weight
 
 
@@ -129,10 +130,10 @@ def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
 
 def test_a_checkpoint_with_non_finite_weights_is_never_written(tiny_run, tmp_path):
     checkpoint = load_checkpoint(tiny_run)
-    name = next(iter(checkpoint["discriminator"]))
-    checkpoint["discriminator"][name][0] = float("inf")
+    name = next(iter(checkpoint["networks"]["D"]))
+    checkpoint["networks"]["D"][name][0] = float("inf")
     path = tmp_path / "last.pt"
     path.write_bytes(b"the previous checkpoint")
-    with pytest.raises(GanError, match=f"not writing {path}: the discriminator's {name} hold NaN or inf at step 6"):
+    with pytest.raises(GanError, match=f"not writing {path}: network D's {name} hold NaN or inf at step 6"):
         save_checkpoint(checkpoint, path)
     assert path.read_bytes() == b"the previous checkpoint"

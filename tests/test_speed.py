@@ -15,7 +15,7 @@ from gan_cli import device as devices
 from gan_cli.device import resolve_precision
 from gan_cli.training import distributed
 from gan_cli.training.compiled import compile_networks
-from gan_cli.training.ema import GeneratorEMA
+from gan_cli.training.ema import EMA
 from gan_cli.training.loop import build_training
 from tests.disk_data import write_image_folder
 from tests.helpers import TINY, assert_user_error, compose_train, run_cli, tiny_model
@@ -55,10 +55,10 @@ def test_bf16_steps_have_finite_losses_move_the_weights_and_track_fp32():
     runs = {}
     for precision in ("fp32", "bf16"):
         training = tiny_training([f"train.precision={precision}"])
-        before = weights(training.state.generator)
+        before = weights(training.state.game.networks["G"])
         losses = train(training, 3)
         assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
-        assert largest_difference(before, weights(training.state.generator)) > 1e-4
+        assert largest_difference(before, weights(training.state.game.networks["G"])) > 1e-4
         runs[precision] = losses
     # Same seed, same data: bf16's rounding moves the losses only a little in 3 steps.
     for fp32, bf16 in zip(runs["fp32"], runs["bf16"]):
@@ -69,18 +69,18 @@ def test_bf16_steps_have_finite_losses_move_the_weights_and_track_fp32():
 def test_channels_last_networks_train_like_contiguous_ones():
     nhwc = tiny_training(["train.precision=fp32", "train.channels_last=true"])
     nchw = tiny_training(["train.precision=fp32", "train.channels_last=false"])
-    conv = next(p for p in nhwc.state.discriminator.parameters() if p.dim() == 4 and p.shape[1] > 1)  # C > 1: the layouts differ
+    conv = next(p for p in nhwc.state.game.networks["D"].parameters() if p.dim() == 4 and p.shape[1] > 1)  # C > 1: the layouts differ
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     train(nhwc, 3)
     train(nchw, 3)
     # The same arithmetic in another memory order: equal up to float32 summation order.
-    assert largest_difference(weights(nhwc.state.generator), weights(nchw.state.generator)) < 1e-4
-    assert largest_difference(weights(nhwc.state.discriminator), weights(nchw.state.discriminator)) < 1e-4
+    assert largest_difference(weights(nhwc.state.game.networks["G"]), weights(nchw.state.game.networks["G"])) < 1e-4
+    assert largest_difference(weights(nhwc.state.game.networks["D"]), weights(nchw.state.game.networks["D"])) < 1e-4
 
 
 def test_ema_copies_first_then_averages_with_the_ramped_decay():
     generator = torch.nn.Linear(3, 2)
-    ema = GeneratorEMA(generator, decay=0.999)
+    ema = EMA(generator, decay=0.999)
     assert not any(p.requires_grad for p in ema.module.parameters())
     with torch.no_grad():
         generator.weight.fill_(1.0)
@@ -103,7 +103,7 @@ def compiled_frames() -> int:
 def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
     overrides = ["train.precision=fp32", f"loss={loss}", "train.d_steps=2"]
     eager, compiled = tiny_training(overrides), tiny_training([*overrides, "train.compile=true"])
-    assert compiled.state.discriminator._compiled_call_impl is not None
+    assert compiled.state.game.networks["D"]._compiled_call_impl is not None
     eager_losses, compiled_losses = train(eager, 2), train(compiled, 2)
     frames = compiled_frames()
     eager_losses += train(eager, 2)
@@ -113,9 +113,9 @@ def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
         assert a.keys() == b.keys()
         for name in a:
             assert b[name] == pytest.approx(a[name], rel=1e-3, abs=1e-4), name
-    assert largest_difference(weights(eager.state.generator), weights(compiled.state.generator)) < 1e-3
+    assert largest_difference(weights(eager.state.game.networks["G"]), weights(compiled.state.game.networks["G"])) < 1e-3
     # Compiled in place: the checkpoint's keys are the eager network's.
-    assert weights(eager.state.discriminator).keys() == weights(compiled.state.discriminator).keys()
+    assert weights(eager.state.game.networks["D"]).keys() == weights(compiled.state.game.networks["D"]).keys()
 
 
 def test_compile_where_the_compiler_cannot_run_warns_and_stays_eager(tmp_path):
@@ -208,8 +208,8 @@ def test_cuda_steps_make_no_host_syncs(precision, dataset, tmp_path):
 @requires_cuda
 def test_fp16_with_loss_scaling_trains_on_cuda():
     training = tiny_training(["train.precision=fp16"], device=torch.device("cuda"))
-    before = weights(training.state.generator)
+    before = weights(training.state.game.networks["G"])
     losses = train(training, 3)  # GradScaler reads its overflow flag each update: fp16's one sync
     assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
-    assert training.state.scaler_g.is_enabled()
-    assert largest_difference(before, weights(training.state.generator)) > 1e-4
+    assert training.state.updates.scalers["generator"].is_enabled()
+    assert largest_difference(before, weights(training.state.game.networks["G"])) > 1e-4

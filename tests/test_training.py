@@ -14,7 +14,7 @@ from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import FORMAT_VERSION, load_checkpoint
 from gan_cli.training.loop import planned_steps
 from gan_cli.training.rng import seed_everything
-from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_tiny
+from tests.helpers import TINY, assert_same_training_state, compose_train, resume_tiny, tiny_model, train_tiny
 
 
 def test_run_writes_tensorboard_scalars_and_images(tiny_run):
@@ -39,8 +39,10 @@ def test_checkpoint_is_self_contained_and_safe_to_load(tiny_run):
     path = tiny_run / "checkpoints" / "last.pt"
     raw = torch.load(path, weights_only=True)  # no pickled code inside
     assert raw["format_version"] == FORMAT_VERSION and raw["step"] == 6
-    for key in ("generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d", "scaler_g", "rng", "data"):
+    for key in ("networks", "ema", "optimizers", "scalers", "game", "rng", "global_rng", "data"):
         assert key in raw
+    assert raw["networks"].keys() == {"G", "D"} and raw["ema"].keys() == {"G"}
+    assert raw["optimizers"].keys() == raw["scalers"].keys() == {"generator", "discriminator"}
     assert raw["config"]["model"]["g_width"] == 8
     assert raw["fixed_inputs"]["z"].shape == (4, 100)
     assert raw["image_shape"] == {"channels": 1, "image_size": 28, "num_classes": 10}
@@ -50,8 +52,8 @@ def test_checkpoint_is_self_contained_and_safe_to_load(tiny_run):
 
 def test_ema_generator_differs_from_raw_generator(tiny_run):
     checkpoint = load_checkpoint(tiny_run)
-    assert checkpoint["ema_updates"] == 6
-    raw, ema = checkpoint["generator"], checkpoint["generator_ema"]
+    assert checkpoint["ema_updates"] == {"G": 6}
+    raw, ema = checkpoint["networks"]["G"], checkpoint["ema"]["G"]
     assert raw.keys() == ema.keys()
     assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
 
@@ -61,8 +63,8 @@ def test_weights_move(tmp_path):
     start = compose_train(TINY + tiny_model())
     seed_everything(start.seed)  # the run's seed: the same initial weights
     initial, _ = build_networks(start.model, DataShape((1, 28, 28), 10))
-    trained = load_checkpoint(tmp_path / "a")["generator"]
-    assert load_checkpoint(tmp_path / "a")["generator_ema"] is None
+    trained = load_checkpoint(tmp_path / "a")["networks"]["G"]
+    assert load_checkpoint(tmp_path / "a")["ema"] == {}
     assert not torch.equal(initial.state_dict()["net.0.weight"], trained["net.0.weight"])
 
 
@@ -102,19 +104,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, model, extra)
 
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "resumed")
     assert a["step"] == b["step"] == 8
-    for key in ("generator", "discriminator", "generator_ema"):
-        for name in a[key]:
-            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
-    for key in ("optimizer_g", "optimizer_d"):
-        for index, state in a[key]["state"].items():
-            for name, value in state.items():
-                assert torch.equal(value, b[key]["state"][index][name]), f"{key}[{index}].{name}"
-    assert torch.equal(a["data"]["order"], b["data"]["order"]) and a["data"]["position"] == b["data"]["position"]
-    assert torch.equal(a["latent_rng"], b["latent_rng"])
-    if a["replay"] is not None:
-        assert torch.equal(a["replay"]["fakes"], b["replay"]["fakes"]) and a["replay"]["size"] == b["replay"]["size"]
-    for name in a["fixed_inputs"]:
-        assert torch.equal(a["fixed_inputs"][name], b["fixed_inputs"][name])
+    assert_same_training_state(a, b)  # networks, EMA, optimizers, the replay buffer, data order, random stream
     # the resumed run's grid at step 8 is the same picture
     grid_a = (tmp_path / "straight" / "samples" / "step_0000008.png").read_bytes()
     assert grid_a == (tmp_path / "resumed" / "samples" / "step_0000008.png").read_bytes()
@@ -122,7 +112,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, model, extra)
 
 def test_a_learning_rate_changed_on_resume_drives_the_next_updates(tmp_path):
     train_tiny(tmp_path / "run", ["train.steps=4", "checkpoint.every=4"])
-    before = load_checkpoint(tmp_path / "run")["discriminator"]
+    before = load_checkpoint(tmp_path / "run")["networks"]["D"]
     conv_weights = [name for name, value in before.items() if value.dim() == 4]
     update_norms = {}
     for lr in (1e-3, 1e-5):
@@ -130,8 +120,9 @@ def test_a_learning_rate_changed_on_resume_drives_the_next_updates(tmp_path):
         shutil.copytree(tmp_path / "run", run_dir)
         resume_tiny(run_dir, [f"optimizer.lr={lr}", "train.steps=5"])
         after = load_checkpoint(run_dir)
-        assert after["optimizer_d"]["param_groups"][0]["lr"] == after["optimizer_g"]["param_groups"][0]["lr"] == lr
-        update = torch.cat([(after["discriminator"][name] - before[name]).flatten() for name in conv_weights])
+        optimizers = after["optimizers"]
+        assert optimizers["discriminator"]["param_groups"][0]["lr"] == optimizers["generator"]["param_groups"][0]["lr"] == lr
+        update = torch.cat([(after["networks"]["D"][name] - before[name]).flatten() for name in conv_weights])
         update_norms[lr] = update.norm().item()
     # D's first update after the resume sees the same batch, G and Adam moments in both copies; an Adam
     # update is the learning rate times a term that does not depend on it: the rates' ratio shows.
@@ -161,7 +152,8 @@ def test_a_run_from_before_a_new_default_rate_resumes_at_its_own_rate(tmp_path):
         shutil.copytree(tmp_path / "run", run_dir)
         resume_tiny(run_dir, ["train.steps=3", *new])
         after = load_checkpoint(run_dir)
-        assert after["optimizer_g"]["param_groups"][0]["lr"] == after["optimizer_d"]["param_groups"][0]["lr"] == expected
+        optimizers = after["optimizers"]
+        assert optimizers["generator"]["param_groups"][0]["lr"] == optimizers["discriminator"]["param_groups"][0]["lr"] == expected
         assert after["config"]["optimizer"]["generator"]["lr"] == expected
 
 
@@ -171,15 +163,17 @@ def test_fused_adam_is_the_same_algorithm_as_the_per_op_loop(tmp_path):
     for fused in ("true", "false"):
         train_tiny(tmp_path / fused, ["train.steps=4", f"optimizer.generator.fused={fused}", f"optimizer.discriminator.fused={fused}"])
         checkpoint = load_checkpoint(tmp_path / fused)
-        assert checkpoint["optimizer_g"]["param_groups"][0]["fused"] is (fused == "true")
-        weights[fused] = checkpoint["generator"]
+        assert checkpoint["optimizers"]["generator"]["param_groups"][0]["fused"] is (fused == "true")
+        weights[fused] = checkpoint["networks"]["G"]
     config = compose_train(TINY + tiny_model())
     seed_everything(config.seed)  # the runs' initial weights
     start = build_networks(config.model, DataShape((1, 28, 28), 10))[0].state_dict()
     for name, value in weights["true"].items():
         if value.is_floating_point() and value.dim() > 1:
             assert not torch.equal(value, start[name])  # trained
-            torch.testing.assert_close(value, weights["false"][name], rtol=1e-4, atol=1e-5)
+            # atol: Adam divides by sqrt(v) + eps, so on a weight whose gradients are near 0 the two
+            # implementations' last-bit differences grow; 1e-4 is 2.5% of 4 steps' movement at lr 1e-3.
+            torch.testing.assert_close(value, weights["false"][name], rtol=1e-4, atol=1e-4)
 
 
 def test_a_run_from_before_fused_adam_resumes_with_the_configs_choice(tmp_path):
@@ -190,7 +184,7 @@ def test_a_run_from_before_fused_adam_resumes_with_the_configs_choice(tmp_path):
     checkpoint = torch.load(path, weights_only=True)
     for network in ("generator", "discriminator"):
         del checkpoint["config"]["optimizer"][network]["fused"]
-        checkpoint[f"optimizer_{network[0]}"]["param_groups"][0]["fused"] = None
+        checkpoint["optimizers"][network]["param_groups"][0]["fused"] = None
     torch.save(checkpoint, path)
     for new, expected in (([], True), (["optimizer.generator.fused=false", "optimizer.discriminator.fused=false"], False)):
         run_dir = tmp_path / f"resumed_{expected}"
@@ -198,7 +192,8 @@ def test_a_run_from_before_fused_adam_resumes_with_the_configs_choice(tmp_path):
         resume_tiny(run_dir, ["train.steps=3", *new])
         after = load_checkpoint(run_dir)
         assert after["step"] == 3
-        assert after["optimizer_g"]["param_groups"][0]["fused"] is after["optimizer_d"]["param_groups"][0]["fused"] is expected
+        optimizers = after["optimizers"]
+        assert optimizers["generator"]["param_groups"][0]["fused"] is optimizers["discriminator"]["param_groups"][0]["fused"] is expected
 
 
 def test_an_adam_node_naming_an_optimizer_without_a_fused_implementation_trains_with_a_warning(tmp_path, caplog):
@@ -206,5 +201,5 @@ def test_an_adam_node_naming_an_optimizer_without_a_fused_implementation_trains_
     train_tiny(tmp_path, ["train.steps=2", "optimizer=adam", "optimizer.generator._target_=torch.optim.RAdam"])
     assert "torch.optim.RAdam has no fused implementation: optimizer.generator.fused is ignored" in caplog.text
     checkpoint = load_checkpoint(tmp_path)
-    assert "fused" not in checkpoint["optimizer_g"]["param_groups"][0]  # an RAdam state
-    assert checkpoint["optimizer_d"]["param_groups"][0]["fused"] is True
+    assert "fused" not in checkpoint["optimizers"]["generator"]["param_groups"][0]  # an RAdam state
+    assert checkpoint["optimizers"]["discriminator"]["param_groups"][0]["fused"] is True

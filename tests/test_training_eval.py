@@ -67,7 +67,7 @@ def test_resume_keeps_the_best_and_does_not_repeat_lines(tmp_path, evaluated):
     assert resumed == straight
     a, b = (load_checkpoint(tmp_path / run / "checkpoints" / "best.pt") for run in ("straight", "resumed"))
     assert a["step"] == b["step"] and a["evaluation"] == b["evaluation"]
-    assert all(torch.equal(a["generator"][name], b["generator"][name]) for name in a["generator"])
+    assert all(torch.equal(a["networks"]["G"][name], b["networks"]["G"][name]) for name in a["networks"]["G"])
 
 
 def test_other_data_is_skipped_with_one_line_unless_required(tmp_path, caplog, mnist_root):

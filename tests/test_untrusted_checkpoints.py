@@ -42,7 +42,7 @@ def bad_checkpoint(kind: str, good: Path, path: Path) -> None:
         torch.save({"payload": RunsAShellCommand(path.with_name("marker"))}, path)
     elif kind == "newer version":
         checkpoint = torch.load(good, weights_only=True)
-        torch.save({**checkpoint, "format_version": 2}, path)
+        torch.save({**checkpoint, "format_version": 3}, path)
 
 
 MESSAGES = {
@@ -51,7 +51,7 @@ MESSAGES = {
     "damaged": "is a damaged PyTorch archive",
     "not gan_cli": "is a PyTorch file but not a gan_cli checkpoint",
     "code": "holds Python objects other than tensors and plain values",
-    "newer version": "has checkpoint format version 2, newer than this gan_cli understands (1); upgrade gan_cli",
+    "newer version": "has checkpoint format version 3, newer than this gan_cli understands (2); upgrade gan_cli",
 }
 
 
@@ -109,7 +109,7 @@ def test_gan_sample_builds_only_registry_models_whatever_target_the_file_names(t
 def test_weights_that_do_not_fit_the_stored_config_are_refused_in_one_line(tiny_run, tmp_path):
     """A config edited after training (g_width 8 -> 16): the first tensor that differs, with both shapes."""
     forge(tmp_path / "run", tiny_run / "checkpoints" / "last.pt", model={"g_width": 16})
-    first, weights = next(iter(load_checkpoint(tiny_run)["generator_ema"].items()))
+    first, weights = next(iter(load_checkpoint(tiny_run)["ema"]["G"].items()))
     assert weights.shape[1] == 16  # g_width 8: the first layer has 2 * 8 output channels
     wider = (weights.shape[0], 32, *weights.shape[2:])
     commands = [("gan-sample", f"ckpt={tmp_path / 'run'}", "out=grid.png"), ("gan-eval", f"ckpt={tmp_path / 'run'}", "n=10")]

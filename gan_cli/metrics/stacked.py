@@ -14,7 +14,7 @@ from gan_cli.data.stacked_mnist import NUM_MODES, stack_indices, triple_labels
 from gan_cli.metrics.evaluator import MNISTEvaluator, load_evaluator, score_images
 from gan_cli.metrics.modes import histogram_modes
 from gan_cli.metrics.reference import SUBSET_SEED, reference_scores
-from gan_cli.metrics.suite import Evaluation, MetricSuite
+from gan_cli.metrics.suite import Evaluation
 from gan_cli.models.base import Generator
 from gan_cli.sampling import generate, seeded_inputs
 
@@ -57,15 +57,3 @@ class StackedModesSuite:
     def evaluate_generator(self, generator: Generator, batch_size: int = 500) -> Evaluation:
         """Mode metrics of n images drawn from `seed` (the same latents every time)."""
         return self.evaluate_images(generate(generator, seeded_inputs(generator, self.n, self.seed), batch_size))
-
-
-def build_suite(names: list[str], n: int, seed: int, data_root: str, device: torch.device):
-    """The suite that computes the metrics `names`: Stacked MNIST's modes, or the MNIST metrics."""
-    if NAME in names:
-        return StackedModesSuite(n, seed, data_root, device)
-    return MetricSuite(names, n, seed, data_root, device)
-
-
-def metrics_image_shape(names: list[str]) -> tuple[int, int, int]:
-    """The shape (C, H, W) of the images the metrics `names` score."""
-    return IMAGE_SHAPE if NAME in names else MetricSuite.image_shape

@@ -50,7 +50,10 @@ def save_checkpoint(checkpoint: dict, path: Path) -> None:
 
     A checkpoint whose networks hold NaN or inf is never written: resuming from it could only fail.
     """
-    weights_by_network = {**checkpoint["networks"], **{f"EMA of {name}": ema for name, ema in checkpoint["ema"].items()}}
+    weights_by_network = {
+        **{f"network {name}": weights for name, weights in checkpoint["networks"].items()},
+        **{f"the EMA of {name}": weights for name, weights in checkpoint["ema"].items()},
+    }
     for network, weights in weights_by_network.items():
         broken = [name for name, value in weights.items() if value.is_floating_point() and not value.isfinite().all()]
         if broken:

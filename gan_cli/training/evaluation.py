@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from gan_cli.data.source import DataShape
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import require_evaluator_shape
-from gan_cli.metrics.stacked import build_suite, metrics_image_shape
+from gan_cli.metrics.choice import build_suite, metrics_image_shape
 from gan_cli.metrics.suite import improves
 from gan_cli.training.monitor import TrainingMonitor
 
