@@ -48,7 +48,8 @@ from gan_cli.data.source import DataShape
 from gan_cli.device import resolve_precision
 from gan_cli.metrics.suite import MetricSuite
 from gan_cli.models import build_networks
-from gan_cli.sampling import from_uint8, generate, seeded_inputs
+from gan_cli.sampling.files import from_uint8
+from gan_cli.sampling.inputs import generate, seeded_inputs
 from gan_cli.training import distributed
 from gan_cli.training.loop import build_training, planned_steps
 from gan_cli.training.rng import seed_everything

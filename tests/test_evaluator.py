@@ -12,7 +12,7 @@ from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import GanError
 from gan_cli.metrics.classes import label_accuracy
 from gan_cli.metrics.evaluator import EVALUATOR_SHA256, load_evaluator, score_images
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 
 ROOT = Path(__file__).parents[1]
 

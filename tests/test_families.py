@@ -13,7 +13,7 @@ from gan_cli.errors import GanError
 from gan_cli.losses import build_objective
 from gan_cli.losses.adversarial import WassersteinLoss
 from gan_cli.models import build_networks
-from gan_cli.sampling import write_requested_samples
+from gan_cli.sampling.requests import write_requested_samples
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.hparams import hyperparameters

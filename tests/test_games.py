@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gan_cli.inference import sampler_from_checkpoint
-from gan_cli.sampling import seeded_inputs
+from gan_cli.sampling.inputs import seeded_inputs
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, load_checkpoint
 from gan_cli.training.loop import build_training

@@ -17,7 +17,7 @@ from gan_cli.metrics.evaluator import MNISTEvaluator
 from gan_cli.metrics.frechet import fid
 from gan_cli.metrics.inception import IMAGENET_MEAN, IMAGENET_STD, inception_scores, load_inception, preprocess
 from gan_cli.metrics.inception_suite import InceptionSuite, dataset_images
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 
 FAKE = {"name": "fake", "num_samples": 64, "channels": 3, "image_size": 32, "num_classes": 10, "seed": 0}
 

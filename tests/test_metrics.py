@@ -22,7 +22,7 @@ from gan_cli.metrics.reference import reference_scores
 from gan_cli.metrics.suite import METRICS, VALUES, MetricSuite, compute_metrics, improves, evaluation_problems
 from gan_cli.models.base import Generator
 from gan_cli.models.codes import CodeSpec
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 
 ROOT = Path(__file__).parents[1]
 N = 2000  # real images per set: enough for stable values, a second or two to score

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gan_cli.data.mnist import load_mnist
 from gan_cli.data.stacked_mnist import stack_indices, triple_labels
 from gan_cli.metrics.stacked import StackedModesSuite
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
 from gan_cli.validation import check_train_config

@@ -9,18 +9,10 @@ from PIL import Image
 
 from gan_cli.errors import GanError
 from gan_cli.metrics.image_files import read_images
-from gan_cli.sampling import (
-    check_sample_config,
-    class_grid_inputs,
-    generate,
-    interpolation_inputs,
-    lerp,
-    seeded_inputs,
-    slerp,
-    to_uint8,
-    traversal_inputs,
-    write_requested_samples,
-)
+from gan_cli.sampling.files import to_uint8
+from gan_cli.sampling.inputs import class_grid_inputs, generate, seeded_inputs
+from gan_cli.sampling.requests import check_sample_config, write_requested_samples
+from gan_cli.sampling.walks import interpolation_inputs, lerp, slerp, traversal_inputs
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from tests.helpers import compose_train, run_cli, run_clis, train_tiny

@@ -13,7 +13,8 @@ from gan_cli.data.source import DataShape
 from gan_cli.data.toy import toy_mixture
 from gan_cli.errors import GanError
 from gan_cli.metrics.modes import histogram_modes, mixture_modes, nearest_modes
-from gan_cli.sampling import write_points, write_requested_samples
+from gan_cli.sampling.files import write_points
+from gan_cli.sampling.requests import write_requested_samples
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.pictures import kernel_density

@@ -21,7 +21,7 @@ from gan_cli.metrics.inception import require_inception_images
 from gan_cli.metrics.inception_suite import InceptionSuite, dataset_images, file_images
 from gan_cli.metrics.choice import build_suite, metrics_image_shape
 from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 from gan_cli.inference import sampler_from_checkpoint, samples_averaged
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 

@@ -9,7 +9,7 @@ import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import console_script, user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
-from gan_cli.sampling import check_sample_config, write_requested_samples
+from gan_cli.sampling.requests import check_sample_config, write_requested_samples
 from gan_cli.inference import sampler_from_checkpoint, samples_averaged
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 

@@ -23,7 +23,7 @@ from gan_cli.data.mnist import SPLIT_SIZES, load_mnist
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import EVALUATOR_SHA256, MNISTEvaluator, Scores, score_images
-from gan_cli.sampling import from_uint8
+from gan_cli.sampling.files import from_uint8
 
 log = logging.getLogger(__name__)
 

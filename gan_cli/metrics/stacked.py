@@ -16,7 +16,7 @@ from gan_cli.metrics.modes import histogram_modes
 from gan_cli.metrics.reference import SUBSET_SEED, reference_scores
 from gan_cli.metrics.suite import Evaluation
 from gan_cli.models.base import Generator
-from gan_cli.sampling import generate, seeded_inputs
+from gan_cli.sampling.inputs import generate, seeded_inputs
 
 NAME = "stacked_modes"
 IMAGE_SHAPE = (3, 28, 28)

@@ -18,7 +18,7 @@ from gan_cli.metrics.kernel import kid
 from gan_cli.metrics.manifold import precision_recall
 from gan_cli.metrics.reference import cache_dir, load_or_compute, reference_scores
 from gan_cli.models.base import Generator
-from gan_cli.sampling import generate, seeded_inputs
+from gan_cli.sampling.inputs import generate, seeded_inputs
 
 REFERENCE = "mnist/train"  # generated images are compared with these real images
 FLOOR = "mnist/test"  # the real-data floor: real images that no generator made, against the same reference

@@ -27,7 +27,8 @@ from gan_cli.games.base import Game
 from gan_cli.losses.adversarial import CrossEntropyLoss
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
 from gan_cli.models.base import Generator
-from gan_cli.sampling import generate, grid_inputs, image_grid, save_png, seeded_inputs
+from gan_cli.sampling.files import image_grid, save_png
+from gan_cli.sampling.inputs import generate, grid_inputs, seeded_inputs
 
 TOY_POINTS = 2500
 CURVE_POINTS = 400  # where the 1-D curves are evaluated
