@@ -137,6 +137,21 @@ class MLPConfig(ModelConfig):
     input_dropout: float = MISSING
 
 
+@dataclass
+class BEGANConfig(FamilyConfig):
+    """BEGAN (the began game): the autoencoder D, the generator, and the equilibrium's constants."""
+
+    latent_dim: int = MISSING
+    hidden_dim: int = MISSING
+    width: int = MISSING
+    depth: int = MISSING
+    init: str = MISSING
+    gamma: float = MISSING
+    lambda_k: float = MISSING
+    k_init: float = MISSING
+    lr_stall_steps: Optional[int] = MISSING
+
+
 # --- loss group: the regularizers are off unless a loss option turns them on -----------------------
 
 
@@ -330,6 +345,7 @@ def register_configs() -> None:
     cs.store(group="schema/dataset", name="grid_2d", node=Grid2DConfig)
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)
     cs.store(group="schema/model", name="mlp", node=MLPConfig)
+    cs.store(group="schema/model", name="began", node=BEGANConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)
     cs.store(group="schema/loss", name="least_squares", node=LeastSquaresLossConfig)
     cs.store(group="schema/loss", name="wasserstein", node=WassersteinLossConfig)

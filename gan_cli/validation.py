@@ -37,6 +37,11 @@ POSITIVE_KEYS = (
     "model.latent_dim",
     "model.g_width",
     "model.d_width",
+    "model.hidden_dim",
+    "model.width",
+    "model.depth",
+    "model.gamma",
+    "model.lr_stall_steps",
     "loss.clip",
     "dataset.num_samples",
     "dataset.channels",
@@ -56,6 +61,7 @@ NON_NEGATIVE_KEYS = (
     "model.codes.continuous",
     "model.codes.weight",
     "model.codes.continuous_weight",
+    "model.lambda_k",
     "dataset.num_classes",
     "dataset.workers",
     "dataset.memory_budget_mb",
@@ -67,6 +73,7 @@ UNIT_INTERVAL_KEYS = {
     "loss.label_smoothing": False,
     "model.dropout": False,
     "model.input_dropout": False,
+    "model.k_init": True,
 }
 
 
@@ -174,8 +181,8 @@ def _game_problems(cfg: DictConfig) -> list[str]:
     if cfg.model.name not in game.families:
         return [f"model.name={cfg.model.name!r} must be one of {', '.join(game.families)} (the families of "
                 f"model.game={cfg.model.game})"]
-    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else []
     family = f"model={cfg.model.name}"
+    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else _image_problems(cfg, family)
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")
@@ -185,6 +192,25 @@ def _game_problems(cfg: DictConfig) -> list[str]:
                 problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat or replay "
                                 f"fakes to; leave it at {neutral}")
     return problems
+
+
+def _image_problems(cfg: DictConfig, family: str) -> list[str]:
+    """The games other than the adversarial one have convolutional networks only: images whose size
+    the DCGAN's stages can build."""
+    if is_vector_dataset(cfg.dataset.name):
+        return [f"dataset={cfg.dataset.name} holds points, not images, and {family} is convolutional: "
+                "use an image dataset (mnist, fashion_mnist, cifar10, celeba, image_folder, fake)"]
+    return _image_size_problems(cfg)
+
+
+def _image_size_problems(cfg: DictConfig) -> list[str]:
+    image_size = _get(cfg, "dataset.image_size")
+    if isinstance(image_size, int) and image_size > 0:
+        try:
+            resolution_stages(image_size)
+        except GanError as err:
+            return [f"dataset.image_size={image_size}: {err}"]
+    return []
 
 
 def _task_overrides(cfg: DictConfig) -> list[str]:
@@ -233,10 +259,6 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
             f"dataset={cfg.dataset.name} holds points, not images, and model.arch=dcgan is convolutional: use "
             f"model=mlp (experiment=gan_{cfg.dataset.name} is a tested recipe)"
         )
-    image_size = _get(cfg, "dataset.image_size")
-    if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
-        try:
-            resolution_stages(image_size)
-        except GanError as err:
-            problems.append(f"dataset.image_size={image_size}: {err}")
+    if model.arch == "dcgan":
+        problems += _image_size_problems(cfg)
     return problems

@@ -11,9 +11,11 @@ from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.games.adversarial import AdversarialGame
 from gan_cli.games.base import Game
+from gan_cli.games.began import BEGANGame
 
 GAMES: dict[str, type[Game]] = {
     "adversarial": AdversarialGame,
+    "began": BEGANGame,
 }
 DEFAULT_GAME = "adversarial"  # what configs and checkpoints written before games had name
 
