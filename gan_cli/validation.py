@@ -13,6 +13,7 @@ from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
+from gan_cli.losses.likelihood import LIKELIHOODS
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
@@ -37,6 +38,12 @@ POSITIVE_KEYS = (
     "model.latent_dim",
     "model.g_width",
     "model.d_width",
+    "model.width",
+    "model.gaussian_std",
+    "model.mixture_components",
+    "model.mixture_codes",
+    "model.second_stage.hidden",
+    "model.second_stage.layers",
     "loss.clip",
     "dataset.num_samples",
     "dataset.channels",
@@ -56,6 +63,8 @@ NON_NEGATIVE_KEYS = (
     "model.codes.continuous",
     "model.codes.weight",
     "model.codes.continuous_weight",
+    "model.beta",
+    "model.second_stage.steps",
     "dataset.num_classes",
     "dataset.workers",
     "dataset.memory_budget_mb",
@@ -157,6 +166,7 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),
         "loss.name": tuple(LOSSES),
+        "model.likelihood": LIKELIHOODS,
     }
     return [
         f"{key}={_get(cfg, key)!r} must be one of {', '.join(names)}"
@@ -174,7 +184,10 @@ def _game_problems(cfg: DictConfig) -> list[str]:
     if cfg.model.name not in game.families:
         return [f"model.name={cfg.model.name!r} must be one of {', '.join(game.families)} (the families of "
                 f"model.game={cfg.model.game})"]
-    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else []
+    if game.encoder is not None and is_vector_dataset(cfg.dataset.name):
+        return [f"model={cfg.model.name} encodes and decodes images, and dataset={cfg.dataset.name} holds points: "
+                "train it on image data (dataset=mnist, ...)"]
+    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else _encoder_problems(cfg)
     family = f"model={cfg.model.name}"
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
@@ -185,6 +198,28 @@ def _game_problems(cfg: DictConfig) -> list[str]:
                 problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat or replay "
                                 f"fakes to; leave it at {neutral}")
     return problems
+
+
+def _encoder_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    second_stage, steps = _get(cfg, "model.second_stage.steps"), _get(cfg, "train.steps")
+    if second_stage and isinstance(steps, int) and second_stage >= steps:
+        problems.append(f"model.second_stage.steps={second_stage} must be below train.steps={steps}: the second "
+                        "stage trains in the run's last steps, after the first stage")
+    if "reconstruction" in (_get(cfg, "eval.metrics") or []):
+        problems.append("eval.metrics: reconstruction is scored by gan-eval (metrics=[reconstruction]), not during training")
+    return problems + _image_size_problems(cfg)
+
+
+def _image_size_problems(cfg: DictConfig) -> list[str]:
+    """A dataset.image_size the DCGAN-shaped networks cannot be built for."""
+    image_size = _get(cfg, "dataset.image_size")
+    if isinstance(image_size, int) and image_size > 0:
+        try:
+            resolution_stages(image_size)
+        except GanError as err:
+            return [f"dataset.image_size={image_size}: {err}"]
+    return []
 
 
 def _task_overrides(cfg: DictConfig) -> list[str]:
@@ -233,10 +268,6 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
             f"dataset={cfg.dataset.name} holds points, not images, and model.arch=dcgan is convolutional: use "
             f"model=mlp (experiment=gan_{cfg.dataset.name} is a tested recipe)"
         )
-    image_size = _get(cfg, "dataset.image_size")
-    if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
-        try:
-            resolution_stages(image_size)
-        except GanError as err:
-            problems.append(f"dataset.image_size={image_size}: {err}")
+    if model.arch == "dcgan":
+        problems += _image_size_problems(cfg)
     return problems

@@ -10,10 +10,13 @@ from omegaconf import DictConfig
 from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.games.adversarial import AdversarialGame
+from gan_cli.games.autoencoder import AutoencoderGame, VAEGame
 from gan_cli.games.base import Game
 
 GAMES: dict[str, type[Game]] = {
     "adversarial": AdversarialGame,
+    "autoencoder": AutoencoderGame,  # model=ae
+    "vae": VAEGame,  # model=vae
 }
 DEFAULT_GAME = "adversarial"  # what configs and checkpoints written before games had name
 

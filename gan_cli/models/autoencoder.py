@@ -24,10 +24,12 @@ from torch import nn
 
 from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
+from gan_cli.losses.likelihood import reparameterize
 from gan_cli.models.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_stages
 from gan_cli.models.layers import WholeMapConv2d
 
 LATENT_SOURCES = ("auto", "prior", "fitted")
+BATCH = 500  # images per forward pass of encode and reconstruct
 
 
 class Encoder(nn.Module):
@@ -94,8 +96,11 @@ class SecondStage(StandardNormal):
     def fitted(self) -> bool:
         return bool(self.is_fitted)
 
-    def encode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(z).chunk(2, dim=1)
+    def forward(self, z: torch.Tensor, rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Codes z (B, D) -> (the decoder's mean of z (B, D), the mean and log-variance of q(u|z) (B, D)
+        each), through a sample u of q(u|z) drawn from `rng`."""
+        u_mean, u_log_var = self.encoder(z).chunk(2, dim=1)
+        return self.decoder(reparameterize(u_mean, u_log_var, rng)), u_mean, u_log_var
 
     def sample(self, n: int, latent_dim: int, rng: torch.Generator | None, device) -> torch.Tensor:
         if not self.fitted:
@@ -138,8 +143,8 @@ class FittedMixture(StandardNormal):
 
 
 class Decoder(DCGANGenerator):
-    """codes z (B, latent_dim) -> images (B, C, S, S) in [-1, 1]; `logits(z)` gives the last layer's
-    raw output, which the likelihoods (gan_cli.losses.likelihood) read: per-pixel Bernoulli logits,
+    """codes z (B, latent_dim) -> images (B, C, S, S) in [-1, 1]; `forward(z, logits=True)` gives the
+    last layer's raw output, which the likelihoods (gan_cli.losses.likelihood) read: per-pixel Bernoulli logits,
     or the logit of a Gaussian's mean in [0, 1]. Either way the image is that mean, 2 * sigmoid - 1
     (= tanh(logits / 2)) on the [-1, 1] scale of the data.
 
@@ -154,11 +159,11 @@ class Decoder(DCGANGenerator):
         self.log_std = nn.Parameter(torch.tensor(math.log(initial_std))) if learn_std else None
         self.latent_source = "auto"
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(0.5 * self.logits(z))
+    def forward(self, z: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """Images in [-1, 1], or with `logits` the last layer's raw output (what a training step
+        needs: through forward, so DDP sees the pass). (B, latent_dim) -> (B, C, S, S)."""
+        out = self.net(z[:, :, None, None])
+        return out if logits else torch.tanh(0.5 * out)
 
     def sample_inputs(self, n, rng=None, device=None, labels=None) -> dict[str, torch.Tensor]:
         """n codes z (n, latent_dim) from the prior `latent_source` names (the decoder takes no labels).
@@ -181,3 +186,37 @@ def choose_latent_source(decoder: nn.Module, source: str) -> None:
         raise GanError("sampler=fitted: this checkpoint holds no fitted latent density (the autoencoder fits its "
                        "mixture when a checkpoint is written; a VAE needs model.second_stage.steps > 0); use sampler=prior")
     decoder.latent_source = source
+
+
+class evaluating:
+    """Within the block the networks run in eval mode (batch norm's running statistics); their modes
+    are restored after it."""
+
+    def __init__(self, *networks: nn.Module):
+        self.networks = networks
+
+    def __enter__(self):
+        self.modes = [network.training for network in self.networks]
+        for network in self.networks:
+            network.eval()
+
+    def __exit__(self, *exc):
+        for network, mode in zip(self.networks, self.modes):
+            network.train(mode)
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Codes of images x (N, C, H, W) in [-1, 1] (for a VAE the means of q(z|x)) -> (N, latent_dim)
+    float32, in eval mode."""
+    with evaluating(encoder):
+        return torch.cat([encoder(chunk)[0].float() for chunk in x.split(BATCH)])
+
+
+@torch.no_grad()
+def reconstruct(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Images x (N, C, H, W) in [-1, 1] -> their reconstructions decoder(code of x), same shape and
+    device, in eval mode."""
+    codes = encode(encoder, x)
+    with evaluating(decoder):
+        return torch.cat([decoder(chunk).float() for chunk in codes.split(BATCH)])
