@@ -13,6 +13,7 @@ from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
+from gan_cli.losses.likelihood import LIKELIHOODS
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
@@ -42,6 +43,11 @@ POSITIVE_KEYS = (
     "model.depth",
     "model.gamma",
     "model.lr_stall_steps",
+    "model.gaussian_std",
+    "model.mixture_components",
+    "model.mixture_codes",
+    "model.second_stage.hidden",
+    "model.second_stage.layers",
     "loss.clip",
     "dataset.num_samples",
     "dataset.channels",
@@ -62,6 +68,8 @@ NON_NEGATIVE_KEYS = (
     "model.codes.weight",
     "model.codes.continuous_weight",
     "model.lambda_k",
+    "model.beta",
+    "model.second_stage.steps",
     "dataset.num_classes",
     "dataset.workers",
     "dataset.memory_budget_mb",
@@ -164,6 +172,7 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),
         "loss.name": tuple(LOSSES),
+        "model.likelihood": LIKELIHOODS,
     }
     return [
         f"{key}={_get(cfg, key)!r} must be one of {', '.join(names)}"
@@ -181,8 +190,14 @@ def _game_problems(cfg: DictConfig) -> list[str]:
     if cfg.model.name not in game.families:
         return [f"model.name={cfg.model.name!r} must be one of {', '.join(game.families)} (the families of "
                 f"model.game={cfg.model.game})"]
+    if game.encoder is not None and is_vector_dataset(cfg.dataset.name):
+        return [f"model={cfg.model.name} encodes and decodes images, and dataset={cfg.dataset.name} holds points: "
+                "train it on image data (dataset=mnist, ...)"]
     family = f"model={cfg.model.name}"
-    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else _image_problems(cfg, family)
+    if cfg.model.game == "adversarial":
+        problems = _combination_problems(cfg)
+    else:
+        problems = _encoder_problems(cfg) if game.encoder is not None else _image_problems(cfg, family)
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")
@@ -203,7 +218,19 @@ def _image_problems(cfg: DictConfig, family: str) -> list[str]:
     return _image_size_problems(cfg)
 
 
+def _encoder_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    second_stage, steps = _get(cfg, "model.second_stage.steps"), _get(cfg, "train.steps")
+    if second_stage and isinstance(steps, int) and second_stage >= steps:
+        problems.append(f"model.second_stage.steps={second_stage} must be below train.steps={steps}: the second "
+                        "stage trains in the run's last steps, after the first stage")
+    if "reconstruction" in (_get(cfg, "eval.metrics") or []):
+        problems.append("eval.metrics: reconstruction is scored by gan-eval (metrics=[reconstruction]), not during training")
+    return problems + _image_size_problems(cfg)
+
+
 def _image_size_problems(cfg: DictConfig) -> list[str]:
+    """A dataset.image_size the DCGAN-shaped networks cannot be built for."""
     image_size = _get(cfg, "dataset.image_size")
     if isinstance(image_size, int) and image_size > 0:
         try:
