@@ -183,6 +183,20 @@ class VAEConfig(AutoencoderConfig):
     second_stage: SecondStageConfig = field(default_factory=SecondStageConfig)
 
 
+@dataclass
+class VAEGANConfig(FamilyConfig):
+    """VAE-GAN (the vaegan game): the VAE's encoder and decoder, a DCGAN discriminator, and the weights."""
+
+    latent_dim: int = MISSING
+    width: int = MISSING  # the encoder's and decoder's, as the VAE's
+    init: str = MISSING
+    d_width: int = MISSING
+    d_norm: str = MISSING
+    feature_layer: int = MISSING  # l: D's stage whose output measures reconstructions
+    gamma: float = MISSING  # the decoder's weight of the feature reconstruction against the GAN term
+    judge_reconstructions: bool = MISSING  # D also sees reconstructions as fakes (the paper)
+
+
 # --- loss group: the regularizers are off unless a loss option turns them on -----------------------
 
 
@@ -380,6 +394,7 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)
     cs.store(group="schema/model", name="mlp", node=MLPConfig)
     cs.store(group="schema/model", name="began", node=BEGANConfig)
+    cs.store(group="schema/model", name="vaegan", node=VAEGANConfig)
     cs.store(group="schema/model", name="ae", node=AEConfig)
     cs.store(group="schema/model", name="vae", node=VAEConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)

@@ -43,6 +43,7 @@ POSITIVE_KEYS = (
     "model.depth",
     "model.gamma",
     "model.lr_stall_steps",
+    "model.feature_layer",
     "model.gaussian_std",
     "model.mixture_components",
     "model.mixture_codes",
@@ -198,6 +199,8 @@ def _game_problems(cfg: DictConfig) -> list[str]:
         problems = _combination_problems(cfg)
     else:
         problems = _encoder_problems(cfg) if game.encoder is not None else _image_problems(cfg, family)
+    if cfg.model.game == "vaegan":
+        problems += _vaegan_problems(cfg)
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")
@@ -227,6 +230,23 @@ def _encoder_problems(cfg: DictConfig) -> list[str]:
     if "reconstruction" in (_get(cfg, "eval.metrics") or []):
         problems.append("eval.metrics: reconstruction is scored by gan-eval (metrics=[reconstruction]), not during training")
     return problems + _image_size_problems(cfg)
+
+
+def _vaegan_problems(cfg: DictConfig) -> list[str]:
+    """VAE-GAN's D plays a plain adversarial loss, and its feature layer must exist."""
+    problems = []
+    loss = cfg.loss
+    if loss.gradient_penalty or loss.r1 or _get(cfg, "loss.clip") is not None or getattr(LOSSES.get(loss.name), "critic", False):
+        problems.append(f"loss={loss.name}: model=vaegan trains its D without weight clipping or gradient penalties; "
+                        "use loss=nonsaturating (the default), minimax, lsgan or hinge")
+    layer, image_size = _get(cfg, "model.feature_layer"), _get(cfg, "dataset.image_size") or 28
+    try:
+        layers = resolution_stages(image_size)[1]
+    except GanError:  # reported by _image_size_problems
+        return problems
+    if isinstance(layer, int) and not 1 <= layer <= layers:
+        problems.append(f"model.feature_layer={layer} must be between 1 and {layers} (D's stride-2 stages at image size {image_size})")
+    return problems
 
 
 def _image_size_problems(cfg: DictConfig) -> list[str]:
