@@ -56,6 +56,12 @@ def test_the_k_update_follows_the_balance_and_is_clipped_to_0_1():
     assert equilibrium_update(torch.tensor(0.99), real, torch.tensor(0.0), 0.5, 1.0).item() == 1.0  # clipped at 1
 
 
+def test_a_non_finite_step_leaves_k_as_it_was():
+    k = torch.tensor(0.3)
+    assert equilibrium_update(k, torch.tensor(float("nan")), torch.tensor(0.1), 0.5, 0.01).item() == pytest.approx(0.3)
+    assert equilibrium_update(k, torch.tensor(0.2), torch.tensor(float("inf")), 0.5, 0.01).item() == pytest.approx(0.3)
+
+
 def test_the_convergence_measure_is_the_real_error_plus_the_imbalance():
     assert convergence_measure(torch.tensor(0.4), torch.tensor(0.1), 0.5).item() == pytest.approx(0.4 + 0.1)
     assert convergence_measure(torch.tensor(0.4), torch.tensor(0.5), 0.5).item() == pytest.approx(0.4 + 0.3)
@@ -133,6 +139,11 @@ def test_began_trains_and_resumes_bit_identically_with_k_t(tmp_path):
             for key, tensor in weights.items():
                 assert torch.equal(tensor, b[kind][name][key]), (kind, name, key)
     assert a["optimizers"]["generator"]["param_groups"][0]["lr"] == b["optimizers"]["generator"]["param_groups"][0]["lr"]
+
+
+def test_the_nan_guard_stops_a_diverging_began_run(tmp_path):
+    with pytest.raises(GanError, match=r"diverged at step \d+: the (discriminator|generator)'s (loss|gradients)"):
+        train_began(tmp_path, ["optimizer.lr=1e30"])
 
 
 def test_the_began_sampler_keeps_the_generator_contract(tmp_path):

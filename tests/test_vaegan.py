@@ -153,6 +153,11 @@ def test_vaegan_trains_and_resumes_bit_identically(tmp_path):
     assert (split / "samples" / "step_0000006_reconstructions.png").exists()
 
 
+def test_the_nan_guard_stops_a_diverging_vaegan_run(tmp_path):
+    with pytest.raises(GanError, match=r"diverged at step \d+: the (encoder|generator|discriminator)'s (loss|gradients)"):
+        train_vaegan(tmp_path, ["optimizer.lr=1e30"])
+
+
 def test_the_vaegan_sampler_is_the_decoder(tmp_path):
     train_vaegan(tmp_path, ["train.steps=2"])
     decoder = sampler_from_checkpoint(load_checkpoint(tmp_path))

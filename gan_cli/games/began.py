@@ -41,8 +41,10 @@ def reconstruction_error(autoencoder: nn.Module, images: torch.Tensor) -> torch.
 
 
 def equilibrium_update(k: torch.Tensor, real_error, fake_error, gamma: float, lambda_k: float) -> torch.Tensor:
-    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), on the device (no host sync)."""
-    return (k + lambda_k * (gamma * real_error - fake_error)).clamp(0.0, 1.0)
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), on the device (no host sync).
+    A non-finite step (which the NaN guard stops at or skips) leaves k_t as it was."""
+    change = lambda_k * (gamma * real_error - fake_error)
+    return torch.where(change.isfinite(), (k + change).clamp(0.0, 1.0), k)
 
 
 def convergence_measure(real_error, fake_error, gamma: float) -> torch.Tensor:
@@ -136,7 +138,8 @@ class LearningRateHalving:
         if self.restored:  # the loop set the config's learning rates on resume: halve them as often again
             self._scale(updates, 0.5**self.halvings)
             self.restored = False
-        self.total = self.total.to(m_global.device) + m_global
+        # A non-finite step (skipped by the NaN guard) adds nothing.
+        self.total = self.total.to(m_global.device) + torch.nan_to_num(m_global, nan=0.0, posinf=0.0, neginf=0.0)
         self.steps += 1
         if self.steps < self.window:
             return
