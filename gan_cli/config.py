@@ -137,6 +137,66 @@ class MLPConfig(ModelConfig):
     input_dropout: float = MISSING
 
 
+@dataclass
+class BEGANConfig(FamilyConfig):
+    """BEGAN (the began game): the autoencoder D, the generator, and the equilibrium's constants."""
+
+    latent_dim: int = MISSING
+    hidden_dim: int = MISSING
+    width: int = MISSING
+    depth: int = MISSING
+    init: str = MISSING
+    gamma: float = MISSING
+    lambda_k: float = MISSING
+    k_init: float = MISSING
+    lr_stall_steps: Optional[int] = MISSING
+
+
+@dataclass
+class AutoencoderConfig(FamilyConfig):
+    """The encoder families without a discriminator (gan_cli.games.autoencoder): model=ae, model=vae."""
+
+    latent_dim: int = MISSING
+    width: int = MISSING  # channels of the encoder's first and the decoder's last stage, doubled at each lower resolution
+    init: str = MISSING
+    likelihood: str = MISSING  # bernoulli | gaussian
+    gaussian_std: float = MISSING  # the Gaussian decoder's standard deviation (its start when learned)
+    learn_std: bool = MISSING
+
+
+@dataclass
+class AEConfig(AutoencoderConfig):
+    mixture_components: int = MISSING  # the fitted sampler: a Gaussian mixture over training codes
+    mixture_codes: int = MISSING
+
+
+@dataclass
+class SecondStageConfig:
+    steps: int = 0  # the run's last steps that train the second stage; 0: a one-stage VAE
+    hidden: int = 256
+    layers: int = 2
+
+
+@dataclass
+class VAEConfig(AutoencoderConfig):
+    beta: float = MISSING
+    second_stage: SecondStageConfig = field(default_factory=SecondStageConfig)
+
+
+@dataclass
+class VAEGANConfig(FamilyConfig):
+    """VAE-GAN (the vaegan game): the VAE's encoder and decoder, a DCGAN discriminator, and the weights."""
+
+    latent_dim: int = MISSING
+    width: int = MISSING  # the encoder's and decoder's, as the VAE's
+    init: str = MISSING
+    d_width: int = MISSING
+    d_norm: str = MISSING
+    feature_layer: int = MISSING  # l: D's stage whose output measures reconstructions
+    gamma: float = MISSING  # the decoder's weight of the feature reconstruction against the GAN term
+    judge_reconstructions: bool = MISSING  # D also sees reconstructions as fakes (the paper)
+
+
 # --- loss group: the regularizers are off unless a loss option turns them on -----------------------
 
 
@@ -279,6 +339,8 @@ class TrainConfig:
 class SampleConfig:
     ckpt: Optional[str] = MISSING
     mode: str = MISSING
+    images: Optional[str] = MISSING
+    sampler: str = MISSING
     n: int = MISSING
     label: Optional[int] = MISSING
     labels: Optional[str] = MISSING
@@ -307,6 +369,7 @@ class EvalConfig:
     n: int = MISSING
     seed: int = MISSING
     ema: bool = MISSING
+    sampler: str = MISSING
     out: Optional[str] = MISSING
     batch_size: int = MISSING
     data_root: str = MISSING
@@ -330,6 +393,10 @@ def register_configs() -> None:
     cs.store(group="schema/dataset", name="grid_2d", node=Grid2DConfig)
     cs.store(group="schema/model", name="dcgan", node=DCGANConfig)
     cs.store(group="schema/model", name="mlp", node=MLPConfig)
+    cs.store(group="schema/model", name="began", node=BEGANConfig)
+    cs.store(group="schema/model", name="vaegan", node=VAEGANConfig)
+    cs.store(group="schema/model", name="ae", node=AEConfig)
+    cs.store(group="schema/model", name="vae", node=VAEConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)
     cs.store(group="schema/loss", name="least_squares", node=LeastSquaresLossConfig)
     cs.store(group="schema/loss", name="wasserstein", node=WassersteinLossConfig)

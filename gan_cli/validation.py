@@ -13,6 +13,7 @@ from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
+from gan_cli.losses.likelihood import LIKELIHOODS
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
@@ -37,6 +38,17 @@ POSITIVE_KEYS = (
     "model.latent_dim",
     "model.g_width",
     "model.d_width",
+    "model.hidden_dim",
+    "model.width",
+    "model.depth",
+    "model.gamma",
+    "model.lr_stall_steps",
+    "model.feature_layer",
+    "model.gaussian_std",
+    "model.mixture_components",
+    "model.mixture_codes",
+    "model.second_stage.hidden",
+    "model.second_stage.layers",
     "loss.clip",
     "dataset.num_samples",
     "dataset.channels",
@@ -56,6 +68,9 @@ NON_NEGATIVE_KEYS = (
     "model.codes.continuous",
     "model.codes.weight",
     "model.codes.continuous_weight",
+    "model.lambda_k",
+    "model.beta",
+    "model.second_stage.steps",
     "dataset.num_classes",
     "dataset.workers",
     "dataset.memory_budget_mb",
@@ -67,6 +82,7 @@ UNIT_INTERVAL_KEYS = {
     "loss.label_smoothing": False,
     "model.dropout": False,
     "model.input_dropout": False,
+    "model.k_init": True,
 }
 
 
@@ -157,6 +173,7 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),
         "loss.name": tuple(LOSSES),
+        "model.likelihood": LIKELIHOODS,
     }
     return [
         f"{key}={_get(cfg, key)!r} must be one of {', '.join(names)}"
@@ -174,8 +191,16 @@ def _game_problems(cfg: DictConfig) -> list[str]:
     if cfg.model.name not in game.families:
         return [f"model.name={cfg.model.name!r} must be one of {', '.join(game.families)} (the families of "
                 f"model.game={cfg.model.game})"]
-    problems = _combination_problems(cfg) if cfg.model.game == "adversarial" else []
+    if game.encoder is not None and is_vector_dataset(cfg.dataset.name):
+        return [f"model={cfg.model.name} encodes and decodes images, and dataset={cfg.dataset.name} holds points: "
+                "train it on image data (dataset=mnist, ...)"]
     family = f"model={cfg.model.name}"
+    if cfg.model.game == "adversarial":
+        problems = _combination_problems(cfg)
+    else:
+        problems = _encoder_problems(cfg) if game.encoder is not None else _image_problems(cfg, family)
+    if cfg.model.game == "vaegan":
+        problems += _vaegan_problems(cfg)
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")
@@ -185,6 +210,54 @@ def _game_problems(cfg: DictConfig) -> list[str]:
                 problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat or replay "
                                 f"fakes to; leave it at {neutral}")
     return problems
+
+
+def _image_problems(cfg: DictConfig, family: str) -> list[str]:
+    """The games other than the adversarial one have convolutional networks only: images whose size
+    the DCGAN's stages can build."""
+    if is_vector_dataset(cfg.dataset.name):
+        return [f"dataset={cfg.dataset.name} holds points, not images, and {family} is convolutional: "
+                "use an image dataset (mnist, fashion_mnist, cifar10, celeba, image_folder, fake)"]
+    return _image_size_problems(cfg)
+
+
+def _encoder_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    second_stage, steps = _get(cfg, "model.second_stage.steps"), _get(cfg, "train.steps")
+    if second_stage and isinstance(steps, int) and second_stage >= steps:
+        problems.append(f"model.second_stage.steps={second_stage} must be below train.steps={steps}: the second "
+                        "stage trains in the run's last steps, after the first stage")
+    if "reconstruction" in (_get(cfg, "eval.metrics") or []):
+        problems.append("eval.metrics: reconstruction is scored by gan-eval (metrics=[reconstruction]), not during training")
+    return problems + _image_size_problems(cfg)
+
+
+def _vaegan_problems(cfg: DictConfig) -> list[str]:
+    """VAE-GAN's D plays a plain adversarial loss, and its feature layer must exist."""
+    problems = []
+    loss = cfg.loss
+    if loss.gradient_penalty or loss.r1 or _get(cfg, "loss.clip") is not None or getattr(LOSSES.get(loss.name), "critic", False):
+        problems.append(f"loss={loss.name}: model=vaegan trains its D without weight clipping or gradient penalties; "
+                        "use loss=nonsaturating (the default), minimax, lsgan or hinge")
+    layer, image_size = _get(cfg, "model.feature_layer"), _get(cfg, "dataset.image_size") or 28
+    try:
+        layers = resolution_stages(image_size)[1]
+    except GanError:  # reported by _image_size_problems
+        return problems
+    if isinstance(layer, int) and not 1 <= layer <= layers:
+        problems.append(f"model.feature_layer={layer} must be between 1 and {layers} (D's stride-2 stages at image size {image_size})")
+    return problems
+
+
+def _image_size_problems(cfg: DictConfig) -> list[str]:
+    """A dataset.image_size the DCGAN-shaped networks cannot be built for."""
+    image_size = _get(cfg, "dataset.image_size")
+    if isinstance(image_size, int) and image_size > 0:
+        try:
+            resolution_stages(image_size)
+        except GanError as err:
+            return [f"dataset.image_size={image_size}: {err}"]
+    return []
 
 
 def _task_overrides(cfg: DictConfig) -> list[str]:
@@ -233,10 +306,6 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
             f"dataset={cfg.dataset.name} holds points, not images, and model.arch=dcgan is convolutional: use "
             f"model=mlp (experiment=gan_{cfg.dataset.name} is a tested recipe)"
         )
-    image_size = _get(cfg, "dataset.image_size")
-    if model.arch == "dcgan" and isinstance(image_size, int) and image_size > 0:
-        try:
-            resolution_stages(image_size)
-        except GanError as err:
-            problems.append(f"dataset.image_size={image_size}: {err}")
+    if model.arch == "dcgan":
+        problems += _image_size_problems(cfg)
     return problems

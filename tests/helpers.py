@@ -64,6 +64,25 @@ def train_tiny(
     return training_loop(compose_train(overrides), run_dir, {"overrides": overrides}, checkpoint)
 
 
+def train_checked(run_dir: Path, overrides: list[str]) -> None:
+    """Train in-process as gan-train would on `overrides`: the config checked first (validation)."""
+    from gan_cli.validation import check_train_config
+
+    cfg = compose_train(overrides)
+    check_train_config(cfg)
+    training_loop(cfg, run_dir, {"overrides": list(overrides)})
+
+
+def assert_same_training(a: dict, b: dict) -> None:
+    """Two checkpoints hold the same step, and bit for bit the same weights and EMA weights."""
+    assert a["step"] == b["step"]
+    for kind in ("networks", "ema"):
+        assert a[kind].keys() == b[kind].keys()
+        for name, weights in a[kind].items():
+            for key, tensor in weights.items():
+                assert torch.equal(tensor, b[kind][name][key]), (kind, name, key)
+
+
 def resume_tiny(run_dir: Path, new_overrides: list[str] = ()) -> None:
     """Resume the run in run_dir in-process, as `gan-train resume=<run_dir> <new_overrides>` does."""
     checkpoint = load_checkpoint(run_dir)

@@ -113,6 +113,12 @@ class TensorBatchSource:
         y = self.labels[index] if self.labels is not None else None
         return x, y
 
+    def head(self, n: int) -> torch.Tensor:
+        """The dataset's first n samples in its stored order (not the training order, which they do
+        not change), scaled like batches: images (n, C, H, W) in [-1, 1]."""
+        x = self.samples[:n]
+        return x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.clone()
+
     def state_dict(self) -> dict:
         return {
             "epoch": self.epoch,

@@ -83,6 +83,12 @@ class StreamedBatchSource:
         y = self.labels[index.to(self.device)] if self.labels is not None else None
         return x, y
 
+    def head(self, n: int) -> torch.Tensor:
+        """The dataset's first n images (not the training order, which they do not change), in [-1, 1]
+        on the training device: (n, C, H, W)."""
+        images = torch.stack([self.dataset[i][0] for i in range(n)]) if n else torch.zeros(0, *self.shape.sample_shape)
+        return images.to(self.device).float().div_(127.5).sub_(1.0)
+
     def state_dict(self) -> dict:
         return {
             "epoch": self.epoch,

@@ -10,10 +10,17 @@ from omegaconf import DictConfig
 from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.games.adversarial import AdversarialGame
+from gan_cli.games.autoencoder import AutoencoderGame, VAEGame
 from gan_cli.games.base import Game
+from gan_cli.games.began import BEGANGame
+from gan_cli.games.vaegan import VAEGANGame
 
 GAMES: dict[str, type[Game]] = {
     "adversarial": AdversarialGame,
+    "began": BEGANGame,
+    "vaegan": VAEGANGame,
+    "autoencoder": AutoencoderGame,  # model=ae
+    "vae": VAEGame,  # model=vae
 }
 DEFAULT_GAME = "adversarial"  # what configs and checkpoints written before games had name
 

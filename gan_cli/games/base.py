@@ -10,6 +10,7 @@ shape, and declares
 - `sampler`: the network that turns latents into samples. It keeps the generator contract of
   gan_cli.models.base.Generator (`sample_inputs(n, rng, device, labels)`, `forward(**inputs)`,
   `latent_dim`, `num_classes`, `codes`), so that grids, gan-sample and gan-eval draw from any family;
+- `prepare_sampling(samplers, data)`: fit what sampling needs beyond the weights (a latent density);
 - its own training state (`state_dict` / `load_state_dict`: a replay buffer, BEGAN's k_t, ...);
 - `step(data, updates, rng, precision)`: one training step, returning its scalars as 0-d device
   tensors (no host syncs).
@@ -35,6 +36,7 @@ class Game:
     optimizer_nodes: dict[str, str] = {}  # optimizer name -> its config node, where they differ
     averaged: tuple[str, ...] = ()
     sampler: str = "G"
+    encoder: str | None = None  # the network that maps images to codes (encoder families): reconstructions
     uses_loss: bool = True  # its discriminator plays the adversarial loss of `loss=` (the loss group)
     uses_d_steps: bool = True  # train.d_steps (k discriminator updates per step) and train.replay_* apply
 
@@ -49,6 +51,12 @@ class Game:
 
     def step(self, data, updates, rng: torch.Generator, precision: Precision) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def prepare_sampling(self, samplers: dict[str, nn.Module], data) -> None:
+        """Fit what sampling needs beyond the trained weights (the autoencoder's mixture over its
+        codes) to `samplers` (the networks samples come from: EMA copies where there are some) and
+        the `data`. The loop calls it before it draws, evaluates or writes a checkpoint. It must not
+        change training: no draws from the training generators, no change of the data order."""
 
     def node_of(self) -> dict[str, str]:
         """Optimizer name -> the optimizer.<node> it is built from."""

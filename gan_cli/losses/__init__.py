@@ -37,13 +37,17 @@ class Objective:
         return bool(self.gradient_penalty or self.r1)
 
 
-def build_objective(loss_cfg: DictConfig, model_cfg: DictConfig) -> Objective:
+def build_adversarial_loss(loss_cfg: DictConfig):
+    """The adversarial loss alone (one of LOSSES) that the loss config names, with its options."""
     if loss_cfg.name not in LOSSES:
         raise GanError(f"loss.name={loss_cfg.name!r} is not a known loss; use one of {', '.join(LOSSES)}")
-    options = {key: value for key, value in loss_cfg.items() if key not in TERM_KEYS}
+    return LOSSES[loss_cfg.name](**{key: value for key, value in loss_cfg.items() if key not in TERM_KEYS})
+
+
+def build_objective(loss_cfg: DictConfig, model_cfg: DictConfig) -> Objective:
     codes = code_spec(model_cfg)
     return Objective(
-        adversarial=LOSSES[loss_cfg.name](**options),
+        adversarial=build_adversarial_loss(loss_cfg),
         gradient_penalty=loss_cfg.gradient_penalty,
         r1=loss_cfg.r1,
         clip=loss_cfg.get("clip"),

@@ -56,8 +56,12 @@ class TrainingState:
     @property
     def sampler(self) -> nn.Module:
         """The network that makes the pictures: the EMA copy of the game's sampler when there is one."""
-        name = self.game.sampler
-        return self.averages[name].module if name in self.averages else self.game.networks[name]
+        return self.sampling_networks()[self.game.sampler]
+
+    def sampling_networks(self) -> dict[str, nn.Module]:
+        """The game's networks as samples come from them: their EMA copies where there are some."""
+        return {name: self.averages[name].module if name in self.averages else network
+                for name, network in self.game.networks.items()}
 
     def state_dict(self) -> dict:
         return {
@@ -145,6 +149,8 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             state.updates.nan_guard.end_step(state.step, looked_at)
             if writes:
                 monitor.record(state.step, scalars, {**state.updates.learning_rates(), **state.updates.nan_guard.scalars()})
+                if write_grid or evaluate or write_checkpoint:  # e.g. the autoencoder's mixture over its codes
+                    state.game.prepare_sampling(state.sampling_networks(), state.data)
                 if write_grid:
                     training.pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
                 if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best

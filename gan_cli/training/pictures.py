@@ -26,6 +26,7 @@ from gan_cli.figures import LIMIT, DensityPanel, density_figure, figure_image, s
 from gan_cli.games.base import Game
 from gan_cli.losses.adversarial import CrossEntropyLoss
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
+from gan_cli.models.autoencoder import reconstruct
 from gan_cli.models.base import Generator
 from gan_cli.sampling.files import image_grid, save_png
 from gan_cli.sampling.inputs import generate, grid_inputs, seeded_inputs
@@ -47,6 +48,40 @@ class SampleGrid:
         grid = image_grid(generate(state.sampler, state.fixed_inputs), nrow=self.columns)
         save_png(grid, path)
         monitor.add_image("samples", grid, state.step)
+
+
+class ReconstructionGrid(SampleGrid):
+    """The encoder families (autoencoder, VAE, VAE-GAN): the sample grid, plus the first samples.n // 2
+    training images over their reconstructions by the EMA encoder and decoder ("reconstructions":
+    rows of inputs, each above a row of its reconstructions).
+
+    Samples come from the sampler's current latent density (the autoencoder's mixture, once fitted)
+    at fixed seeded noise, rather than from the stored fixed inputs, which were drawn before anything
+    was fitted."""
+
+    def __init__(self, game: Game, sampler: Generator, n: int, seed: int):
+        super().__init__(sampler, n, seed)
+        self.game, self.n, self.seed = game, n, seed
+
+    def write(self, state, path: Path, monitor) -> None:
+        samples = generate(state.sampler, seeded_inputs(state.sampler, self.n, self.seed))
+        grid = image_grid(samples, nrow=self.columns)
+        save_png(grid, path)
+        monitor.add_image("samples", grid, state.step)
+        networks = state.sampling_networks()
+        real = state.data.head(max(1, self.n // 2))
+        rebuilt = reconstruct(networks[self.game.encoder], networks[self.game.sampler], real)
+        pairs = reconstruction_grid(real.float().cpu(), rebuilt.float().cpu(), self.columns)
+        save_png(pairs, path.with_name(path.stem + "_reconstructions.png"))
+        monitor.add_image("reconstructions", pairs, state.step)
+
+
+def reconstruction_grid(inputs: torch.Tensor, outputs: torch.Tensor, columns: int) -> torch.Tensor:
+    """A grid image (3, H', W') of images (N, C, H, W) in [-1, 1]: rows of `columns` inputs, each
+    above the row of their reconstructions `outputs`."""
+    rows = [part for start in range(0, len(inputs), columns) for part in (inputs[start : start + columns], outputs[start : start + columns])]
+    padded = [torch.cat([row, torch.full((columns - len(row), *row.shape[1:]), -1.0)]) for row in rows]
+    return image_grid(torch.cat(padded), nrow=columns)
 
 
 class GamePicture:
@@ -134,6 +169,8 @@ def build_pictures(cfg: DictConfig, shape: DataShape, game: Game, networks: dict
     """The loop's picture for this data: `.inputs` are the fixed inputs, `.write(state, path, monitor)`
     draws. `networks` are the game's, unwrapped."""
     seed = cfg.seed + 2
+    if shape.is_image and game.encoder is not None:
+        return ReconstructionGrid(game, networks[game.sampler], cfg.samples.n, seed)
     if shape.is_image:
         return SampleGrid(networks[game.sampler], cfg.samples.n, seed)
     return GamePicture(toy_mixture(cfg.dataset), networks["G"], game.objective.adversarial, seed)
