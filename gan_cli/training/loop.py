@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gan_cli import faults
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, keep_freed_host_memory, resolve_precision
 from gan_cli.errors import GanError, StoppedBySignal
@@ -171,6 +172,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
                     f"{run_dir / 'checkpoints' / 'last.pt'}. Continue with: gan-train resume={run_dir}",
                     stopping,
                 )
+            faults.reached(f"after step {state.step}")  # a test's fault point between steps (gan_cli.faults)
         if writes:
             log_hparams(monitor, cfg, origin["overrides"], evaluation)
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")
