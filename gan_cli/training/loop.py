@@ -29,6 +29,7 @@ from gan_cli.models import build_networks
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.compiled import CUDA_GRAPH_MODES, compile_networks
+from gan_cli.training.divergence import DivergenceGuard
 from gan_cli.training.ema import GeneratorEMA
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.hparams import log_hparams
@@ -132,6 +133,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     _log_plan(cfg, state, total_steps, device, training.precision)
     writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
     evaluation = PeriodicEvaluation(cfg, state.data.shape, run_dir, device, checkpoint) if writes else None
+    divergence = DivergenceGuard.for_run(cfg, run_dir, device, agree=parallel.any_rank)  # train.on_divergence
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
@@ -158,6 +160,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             # (at the same steps in every process).
             looked_at = parallel.any_rank(write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0)
             state.nan_guard.end_step(state.step, looked_at)
+            divergence.observe(state.step, scalars, looked_at)  # also stops here, before the step's writes
             if writes:
                 monitor.record(state.step, scalars, {**_learning_rates(state), **state.nan_guard.scalars()})
                 if write_grid:
