@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 CONTEXT = multiprocessing.get_context("forkserver")
@@ -26,19 +27,42 @@ CONTEXT.set_forkserver_preload(["gan_cli.cli.train", "torch._dynamo", "torchvisi
 
 def run_forked(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`gan-train <args>` in a forked process; returns its exit status (-9 when SIGKILLed) and output."""
-    out, err = (cwd / f".forked.{os.getpid()}.{name}" for name in ("out", "err"))
-    for path in (out, err):
-        path.write_text("")
-    process = CONTEXT.Process(target=_gan_train, args=(list(args), str(cwd), {**os.environ, **(env or {})}, str(out), str(err)))
-    process.start()
-    process.join(timeout)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
-    stdout, stderr = (path.read_text() for path in (out, err))
-    out.unlink()
-    err.unlink()
-    return subprocess.CompletedProcess(["gan-train", *args], process.exitcode, stdout, stderr)
+    return ForkedCommand(*args, cwd=cwd, env=env).finish(timeout)
+
+
+class ForkedCommand:
+    """`gan-train <args>` running in a forked process, for tests that signal it while it trains."""
+
+    def __init__(self, *args: str, cwd: Path, env: dict | None = None):
+        self.args = args
+        self.out, self.err = (cwd / f".forked.{os.getpid()}.{id(self)}.{name}" for name in ("out", "err"))
+        for path in (self.out, self.err):
+            path.write_text("")
+        target_args = (list(args), str(cwd), {**os.environ, **(env or {})}, str(self.out), str(self.err))
+        self.process = CONTEXT.Process(target=_gan_train, args=target_args)
+        self.process.start()
+
+    def wait_for_line(self, prefix: str, timeout: float = 300) -> None:
+        """Wait until a line of its stdout starts with `prefix`; fail if it ends first or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith(prefix) for line in self.out.read_text().splitlines()):
+            if not self.process.is_alive() or time.monotonic() > deadline:
+                raise AssertionError(f"no line {prefix!r} from gan-train {' '.join(self.args)}:\n{self.out.read_text()}{self.err.read_text()}")
+            time.sleep(0.01)
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def finish(self, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Wait for it to end (kill it after `timeout` seconds); its exit status and output."""
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+        stdout, stderr = (path.read_text() for path in (self.out, self.err))
+        self.out.unlink()
+        self.err.unlink()
+        return subprocess.CompletedProcess(["gan-train", *self.args], self.process.exitcode, stdout, stderr)
 
 
 def _gan_train(args: list[str], cwd: str, env: dict, out: str, err: str) -> None:

@@ -3,11 +3,13 @@
 Resolvers used by configs/train.yaml:
   gan_run_dir       hydra.run.dir: the resumed run's own folder, or a new timestamped one
                     (outputs/<date>/<time>, which RunGuard makes the run's own: `<time>_2` if taken)
-  gan_config_subdir hydra.output_subdir: `.hydra` for a new run; a resumed run records its own
-                    invocation in `.hydra/resume_<time>` and keeps the first one intact
+  gan_config_subdir hydra.output_subdir: `.hydra` for a run's first command; any later command in its
+                    folder (a resume, a restart, a resumed sweep's job) records its own invocation in
+                    `.hydra/resume_<time>` and keeps the first one intact
   gan_now           like Hydra's `now`, but the same instant in every process of a torchrun, so that
                     they all name the same run directory (also names a sweep's folder)
   gan_job_dir       hydra.sweep.subdir: `<job number>_<its overrides>`, one valid folder name per job
+                    (a resumed sweep's job: the folder the sweep made for its number)
   gan_direction     an Optuna preset's direction: the way its metric (eval.best) improves
 """
 
@@ -25,6 +27,7 @@ from gan_cli.data import check_dataset_files
 from gan_cli.errors import GanError
 from gan_cli.files import check_writable, create_new_folder
 from gan_cli.metrics.suite import higher_is_better
+from gan_cli.sweeps.resume import is_sweep_folder, job_folder
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import checkpoint_path
 from gan_cli.training.evaluation import evaluates
@@ -56,8 +59,13 @@ def resumed_run_dir(resume: str | None) -> str | None:
     return None
 
 
-def config_subdir_for(resume: str | None, timestamp: str) -> str:
-    return ".hydra" if resume is None else f".hydra/resume_{timestamp}"
+def config_subdir_for(resume: str | None, timestamp: str, output_dir: str | None = None) -> str:
+    """`output_dir` is the job's folder once Hydra has chosen it (None before, for --cfg)."""
+    if output_dir is None:
+        first = resume is None
+    else:
+        first = not (Path(output_dir) / ".hydra" / "overrides.yaml").is_file()
+    return ".hydra" if first else f".hydra/resume_{timestamp}"
 
 
 def start_time(pattern: str) -> str:
@@ -65,9 +73,15 @@ def start_time(pattern: str) -> str:
     return time.strftime(pattern, time.localtime(started))
 
 
-def job_dir_name(number: int, overrides: str) -> str:
+def job_dir_name(number: int, overrides: str, resume: str | None = None) -> str:
     """`3_loss=hinge,optimizer.lr=2e-4` for job 3 given `loss=hinge,optimizer.lr=2e-4`. The job number
-    keeps names unique and in order; an over-long name is cut and ends with a digest of the whole."""
+    keeps names unique and in order; an over-long name is cut and ends with a digest of the whole.
+    A job of a resumed sweep (`resume` names the sweep's folder) keeps the folder the sweep made for
+    it, whatever overrides the resume command adds."""
+    if is_sweep_folder(resume):
+        existing = job_folder(Path(resume).expanduser(), number)
+        if existing:
+            return existing
     name = f"{number}_{quote(overrides, safe=JOB_DIR_SAFE)}" if overrides else str(number)
     if len(name) > MAX_JOB_DIR:
         name = f"{name[: MAX_JOB_DIR - 13]}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
@@ -87,13 +101,19 @@ def optimisation_direction(metric: str) -> str:
     return "maximize" if higher_is_better(metric) else "minimize"
 
 
-def restarted_run(run_dir: Path) -> str | None:
-    """Why this command continues the run in `run_dir` by itself: a scheduler started it again (a
-    SLURM requeue, a torchrun restart) and an earlier attempt left a checkpoint there. None for any
-    other command, which must give `resume=` to continue a run."""
+def restarted_run(run_dir: Path, sweep_job: bool = False) -> str | None:
+    """Why this command continues the run in `run_dir` by itself: an earlier attempt left a checkpoint
+    there, and a scheduler started the command again (a SLURM requeue, a torchrun restart), or it is a
+    job of a sweep (`sweep_job`): a sweep never starts in a folder holding checkpoints, so its job
+    finding one is the same job started again (requeued by submitit, or its sweep resumed). None for
+    any other command, which must give `resume=` to continue a run."""
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        return None
     restarts = [f"{name}={os.environ[name]}" for name in RESTART_COUNTS if os.environ.get(name, "0") not in ("", "0")]
-    if restarts and (run_dir / "checkpoints" / "last.pt").is_file():
+    if restarts:
         return f"restarted by the scheduler ({', '.join(restarts)})"
+    if sweep_job:
+        return "an earlier attempt of this sweep job wrote it (a requeued job, or a resumed sweep)"
     return None
 
 
@@ -150,7 +170,7 @@ class RunGuard(Callback):
                 )
             sweep_dir = Path(config.hydra.sweep.dir)
             named = _on_command_line(config, "hydra.sweep.dir")
-            if named:
+            if named and not _resumes(config, sweep_dir):
                 _refuse_existing_checkpoints(sweep_dir, "**/checkpoints/*.pt", "hydra.sweep.dir")
             check_writable(sweep_dir, "the sweep folder")
             if not named:
@@ -167,6 +187,11 @@ class RunGuard(Callback):
 def _on_command_line(config: DictConfig, key: str) -> bool:
     """Whether the command line sets Hydra's `key` (such as hydra.run.dir)."""
     return any(override.lstrip("+~").split("=", 1)[0] == key for override in config.hydra.overrides.hydra)
+
+
+def _resumes(config: DictConfig, sweep_dir: Path) -> bool:
+    """Whether this sweep is `gan-train -m resume=<sweep_dir>`, which continues the sweep in its folder."""
+    return is_sweep_folder(config.resume) and Path(config.resume).expanduser().resolve() == sweep_dir.resolve()
 
 
 def _claims_new_run_dir(config: DictConfig, run_dir: Path) -> bool:
