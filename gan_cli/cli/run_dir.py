@@ -14,8 +14,11 @@ Resolvers used by configs/train.yaml:
 """
 
 import hashlib
+import logging
 import os
+import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,6 +36,7 @@ from gan_cli.training.checkpoint import checkpoint_path
 from gan_cli.training.evaluation import evaluates
 from gan_cli.validation import check_train_config
 
+log = logging.getLogger(__name__)
 STARTED = time.time()  # this command's start, unless torchrun's rank 0 gave its own (gan_now)
 # Characters kept as they are in a job folder's name; any other is percent-encoded (`/` -> %2F), so
 # the name is one valid folder name and two different override lists never share one.
@@ -151,10 +155,12 @@ class RunGuard(Callback):
                 if restarted_run(run_dir) is None and not new_folder:
                     _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
             check_writable(run_dir, "the run directory")
+            _remember_what_it_makes(run_dir)
             if new_folder:
                 claimed = distributed.current().from_rank_0(lambda: create_new_folder(run_dir, "the run directory"))
                 with read_write(config.hydra.run):
                     config.hydra.run.dir = str(claimed)
+                _made[claimed.absolute()] = _made.pop(run_dir.absolute(), claimed.absolute())  # <time>_2: made itself
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         with user_errors("gan-train"):
@@ -182,6 +188,49 @@ class RunGuard(Callback):
             check_train_config(config)
             _check_processes(config)
             distributed.current().device(config.device)  # a device this machine (or process) lacks
+
+
+# A run directory this command creates -> the topmost folder it creates for it (outputs/, its date, ...).
+_made: dict[Path, Path] = {}
+# What a run directory holds before its training has written anything: Hydra's record and the log.
+RECORDS = {".hydra", "train.log"}
+
+
+def _remember_what_it_makes(run_dir: Path) -> None:
+    top, folder = None, run_dir.absolute()
+    while not folder.exists():
+        top, folder = folder, folder.parent
+    if top is not None:
+        _made[run_dir.absolute()] = top
+
+
+@contextmanager
+def removed_if_nothing_trained(run_dir: Path):
+    """Remove the run directory this command made when the run fails before its training wrote
+    anything there (a failed download, a combination refused once the data or networks are built):
+    nothing is left behind but the error on the terminal. A run directory holding anything else
+    (TensorBoard events, checkpoints, grids, evaluations: the run began) is kept with its train.log,
+    as is any folder this command did not make (a resumed run's, a sweep job's)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt):
+        top = _made.get(run_dir.absolute())
+        if top is not None and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= RECORDS:
+            _remove_made_folders(run_dir, top)
+            log.info(f"Removed {run_dir}: the run failed before training wrote anything there")
+        raise
+
+
+def _remove_made_folders(run_dir: Path, top: Path) -> None:
+    """`run_dir`, and the folders above it up to `top` that are left empty (outputs/<date>/, ...)."""
+    shutil.rmtree(run_dir)
+    folder = run_dir.absolute().parent
+    while top in (folder, *folder.parents):
+        try:
+            folder.rmdir()  # only an empty folder: another run's folder beside it keeps it
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _on_command_line(config: DictConfig, key: str) -> bool:

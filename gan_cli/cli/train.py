@@ -1,6 +1,7 @@
 """gan-train: compose the training config with Hydra and hand it to the training loop."""
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -12,7 +13,7 @@ from omegaconf import DictConfig
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import chosen_group, console_script, quote_path
 from gan_cli.cli.jobs import in_sweep, job_device, job_errors, register_optuna_sweeper
-from gan_cli.cli.run_dir import register_resolvers, restarted_run
+from gan_cli.cli.run_dir import register_resolvers, removed_if_nothing_trained, restarted_run
 from gan_cli.files import remove_interrupted_writes
 from gan_cli.sweeps.resume import finished, is_sweep_folder, sweep_command
 from gan_cli.training import distributed
@@ -83,7 +84,8 @@ def main(cfg: DictConfig) -> float | None:
                 log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
         if in_sweep() and not parallel.distributed:
             cfg.device = job_device(cfg.device, hydra_cfg.job.num)
-        return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
+        with removed_if_nothing_trained(run_dir) if parallel.is_main else nullcontext():
+            return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
 
 
 def _leave_logs_to_rank_0() -> None:
