@@ -272,6 +272,16 @@ def optimizer_schema(node: type) -> type:
 
 
 @dataclass
+class DivergenceConfig:
+    """When a run counts as diverged without a NaN (gan_cli.training.divergence)."""
+
+    steps: int = MISSING
+    d_loss_below: float = MISSING
+    fake_score_below: float = MISSING
+    loss_above: float = MISSING
+
+
+@dataclass
 class TrainLoopConfig:
     batch_size: int = MISSING
     steps: Optional[int] = MISSING
@@ -286,6 +296,8 @@ class TrainLoopConfig:
     replay_fraction: float = MISSING
     on_nan: str = MISSING
     max_skipped_steps: int = MISSING
+    on_divergence: str = MISSING
+    divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
 
 
 @dataclass

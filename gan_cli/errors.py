@@ -8,8 +8,9 @@ class GanError(Exception):
 
 
 class StoppedBySignal(Exception):
-    """Training stopped on Ctrl-C or SIGTERM after writing a checkpoint; the message says how to resume."""
+    """Training stopped on Ctrl-C, SIGTERM or SIGUSR2 after writing a checkpoint; the message says how to resume."""
 
     def __init__(self, message: str, signal_name: str):
         super().__init__(message)
-        self.exit_code = 128 + signal.Signals[signal_name].value  # the shell's convention: 130 for SIGINT
+        self.signal_number = signal.Signals[signal_name].value
+        self.exit_code = 128 + self.signal_number  # the shell's convention: 130 for SIGINT

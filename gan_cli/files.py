@@ -5,9 +5,8 @@ renamed over the target once complete. A process killed mid-write (SIGKILL, powe
 partial file behind and the target untouched; `remove_interrupted_writes` clears such leftovers when a
 run starts or resumes.
 
-Test hook: the environment variable GAN_CLI_SLOW_WRITES=<seconds> makes every atomic write pause that
-long between writing its partial file and renaming it, so that a fault-injection test can kill the
-process inside the write (see tests/test_faults.py). Unset, it costs nothing.
+Fault points (gan_cli.faults): every write passes four, before its partial file, inside it, before
+the rename and after it, where a test can kill the process deterministically (tests/test_faults.py).
 """
 
 import errno
@@ -15,14 +14,13 @@ import itertools
 import os
 import secrets
 import tempfile
-import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from gan_cli import faults
 from gan_cli.errors import GanError
 
 PARTIAL_SUFFIX = ".partial"
-SLOW_WRITES_VARIABLE = "GAN_CLI_SLOW_WRITES"
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -32,14 +30,16 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     that is not writable) removes the partial file and raises GanError saying what happened.
     """
     tmp_name = None
+    point = faults.write_point(path)
     try:
+        faults.reached(f"{point} before-partial")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = _create_partial(path)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            write(faults.watched(f, point))
             f.flush()
             os.fsync(f.fileno())
-        _pause_if_asked()
+        faults.reached(f"{point} before-rename")
         os.replace(tmp_name, path)
     except BaseException as err:
         if tmp_name is not None:
@@ -47,6 +47,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         if isinstance(err, OSError):
             raise GanError(f"could not write {path}: {_describe(err)}; any previous version of it is intact") from err
         raise
+    faults.reached(f"{point} after-rename")
     _fsync_directory(path.parent)
 
 
@@ -115,15 +116,6 @@ def _describe(err: OSError) -> str:
     """'No space left on device (ENOSPC)': the reason, and the code a user can search for."""
     reason = err.strerror or str(err)
     return f"{reason} ({errno.errorcode[err.errno]})" if err.errno in errno.errorcode else reason
-
-
-def _pause_if_asked() -> None:
-    seconds = os.environ.get(SLOW_WRITES_VARIABLE)
-    if seconds:
-        try:
-            time.sleep(float(seconds))
-        except ValueError:
-            raise GanError(f"{SLOW_WRITES_VARIABLE}={seconds!r} must be a number of seconds") from None
 
 
 def _fsync_directory(folder: Path) -> None:

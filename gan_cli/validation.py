@@ -19,6 +19,7 @@ from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
 from gan_cli.training.compiled import COMPILE_MODES
+from gan_cli.training.divergence import POLICIES as DIVERGENCE_POLICIES
 
 # Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
@@ -59,6 +60,8 @@ POSITIVE_KEYS = (
     "dataset.std",
     "dataset.grid_size",
     "dataset.extent",
+    "train.divergence.steps",
+    "train.divergence.loss_above",
 )
 NON_NEGATIVE_KEYS = (
     "train.replay_size",
@@ -74,6 +77,7 @@ NON_NEGATIVE_KEYS = (
     "dataset.num_classes",
     "dataset.workers",
     "dataset.memory_budget_mb",
+    "train.divergence.d_loss_below",
 )
 # Probabilities and fractions in [0, 1]: key -> whether 1 itself is allowed
 UNIT_INTERVAL_KEYS = {
@@ -83,6 +87,7 @@ UNIT_INTERVAL_KEYS = {
     "model.dropout": False,
     "model.input_dropout": False,
     "model.k_init": True,
+    "train.divergence.fake_score_below": True,
 }
 
 
@@ -169,6 +174,7 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "train.precision": PRECISIONS,
         "train.compile_mode": COMPILE_MODES,
         "train.on_nan": ("stop", "skip"),
+        "train.on_divergence": DIVERGENCE_POLICIES,
         "model.arch": tuple(ARCHITECTURES),
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),

@@ -1,6 +1,7 @@
 """gan-train and gan-sample as a user runs them: subprocesses, files, exit codes and messages."""
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from PIL import Image
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.distributed import START_TIME_VARIABLE
 from tests.disk_data import write_idx_dataset, write_image_folder
+from tests.forked import run_forked
 from tests.helpers import FAST, assert_user_error, run_cli, run_clis
 
 
@@ -205,3 +207,33 @@ def test_resume_of_an_image_folder_run_takes_its_dataset_keys(tmp_path):
     assert f"Resume changes dataset.path: {folder} -> {moved}" in result.stdout and "resuming at step 4" in result.stdout
     assert f"Decoded 8 of 9 images of {moved}" in result.stdout
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 6
+
+
+# Downloads in tests go nowhere: through a proxy on a closed port, refused at once.
+NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+
+
+def test_a_run_that_fails_before_its_first_step_leaves_no_run_directory(tmp_path):
+    """MNIST is missing and its download fails: the run stops while building its data, after Hydra
+    made the run directory; that directory (and outputs/, made for it) is removed."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run_forked(f"dataset.root={tmp_path / 'data'}", "train.steps=2", "log.progress_bar=false", cwd=cwd, env=NO_NETWORK)
+    assert_user_error(result, f"MNIST not found: the download failed, and {tmp_path / 'data' / 'MNIST' / 'raw'} does not hold")
+    (made,) = re.findall(r"Run directory: (\S+)", result.stdout)
+    assert f"Removed {made}: the run failed before training wrote anything there" in result.stdout
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_run_that_fails_after_it_began_keeps_its_run_directory(tmp_path):
+    result = run_forked(*FAST, "optimizer.lr=1e30", cwd=tmp_path)  # non-finite at the first steps
+    assert_user_error(result, "training diverged at step")
+    (run_dir,) = (tmp_path / "outputs").glob("*/*")
+    assert (run_dir / "tb").is_dir() and "Training: 20 steps" in (run_dir / "train.log").read_text()
+
+
+def test_a_named_run_directory_that_existed_is_never_removed(tmp_path):
+    (tmp_path / "mine").mkdir()
+    result = run_forked(f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'mine'}", cwd=tmp_path, env=NO_NETWORK)
+    assert_user_error(result, "MNIST not found: the download failed")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == [".hydra", "train.log"]

@@ -1,8 +1,11 @@
-"""Runs that die: killed at any moment, stopped by signals, failed writes, unwritable folders.
+"""Runs that die: killed at every point of a run, stopped by signals, failed writes, unwritable folders.
 
-The kill tests run real gan-train subprocesses and SIGKILL them. To land a kill inside a write,
-they set GAN_CLI_SLOW_WRITES (gan_cli/files.py): every atomic write then pauses between writing its
-`.partial` file and renaming it, and the test kills as soon as that partial file appears.
+The kill tests inject faults deterministically (gan_cli/faults.py): GAN_CLI_FAULT names the exact
+point where the process signals itself, before an atomic write's partial file, after N bytes of it,
+before its rename, after it, or between two steps; GAN_CLI_FAULT_TRACE lists every point a run
+passes, so the walk below kills a run at each point of an uninterrupted run, with nothing left to timing.
+The commands run in processes forked from a server that imported gan_cli once (tests/forked.py): the
+same gan-train code from its command line on, without seconds of imports per command.
 """
 
 import errno
@@ -16,98 +19,104 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_cli.errors import GanError
-from gan_cli.files import PARTIAL_SUFFIX, SLOW_WRITES_VARIABLE
+from gan_cli.faults import FAULT_VARIABLE, TRACE_VARIABLE
+from gan_cli.files import PARTIAL_SUFFIX
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
-from gan_cli.training.loop import training_loop
-from tests.helpers import FAST, TrainProcess, assert_same_training_state, compose_train, resume_tiny, run_cli, train_tiny
+from tests.forked import run_forked
+from tests.helpers import FAST, TrainProcess, assert_same_training_state, resume_tiny, run_cli, train_tiny
 
-CHECKPOINT_EVERY = 10
-SAMPLES_EVERY = 5
-TOTAL_STEPS = 30
-CHAIN = [*FAST, f"train.steps={TOTAL_STEPS}", "log.every=1", f"samples.every={SAMPLES_EVERY}"]
-CHAIN += [f"checkpoint.every={CHECKPOINT_EVERY}"]
-SLOW_WRITES = {SLOW_WRITES_VARIABLE: "0.5"}
+# 4 steps of a tiny DCGAN on synthetic data: a grid and a checkpoint at steps 2 and 4.
+WALK = [*FAST, "dataset.num_samples=64", "train.batch_size=8", "train.channels_last=false", "log.every=1"]
+WALK += ["train.steps=4", "samples.every=2", "checkpoint.every=2"]
+STAGES = ("before-partial", "partial", "before-rename", "after-rename")  # of every atomic write
+PARTIAL_BYTES = 100  # where a kill inside a partial file lands: inside the smallest file written (a PNG grid)
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def kill_at(process: TrainProcess, run_dir: Path, where: str, step: int) -> None:
-    """SIGKILL `process` during training step `step` ("step"), or inside the write of that step's
-    sample grid ("grid") or checkpoint ("checkpoint"): when its partial file exists."""
-    if where == "grid":
-        process.wait_for_file(run_dir / "samples", f".step_{step:07d}.png.*{PARTIAL_SUFFIX}")
-    else:
-        process.wait_for_line(f"step {step}/")
-        if where == "checkpoint":
-            process.wait_for_file(run_dir / "checkpoints", f".last.pt.*{PARTIAL_SUFFIX}")
-    process.process.kill()
-    assert process.finish() == -signal.SIGKILL
+def written(point: str) -> list[str]:
+    """The points of one atomic write of `point`'s file (`checkpoints/last.pt#2`)."""
+    return [f"{point} {stage}" for stage in STAGES]
 
 
-def run_with_kills(tmp_path: Path, kills: list[tuple[str, int]]) -> Path:
-    """Train CHAIN in tmp_path/run, SIGKILLed at each kill point in turn and resumed after each,
-    then to the end. After every kill the newest complete checkpoint must load and be the last one
-    written before the kill, and the next command must continue from it."""
-    run_dir = tmp_path / "run"
-    for where, step in kills:
-        newest = (step - 1) // CHECKPOINT_EVERY * CHECKPOINT_EVERY  # 0: none written yet
-        has_checkpoint = (run_dir / "checkpoints" / "last.pt").is_file()
-        args = [f"resume={run_dir}"] if has_checkpoint else [*CHAIN, f"hydra.run.dir={run_dir}"]
-        process = TrainProcess(*args, cwd=tmp_path, env=SLOW_WRITES)
-        kill_at(process, run_dir, where, step)
-        if has_checkpoint:
-            assert "resuming at step" in process.output()
-        if where != "step":  # the kill landed inside a write: its partial file is still there
-            assert list(run_dir.rglob(f"*{PARTIAL_SUFFIX}")), process.output()
-        if newest:
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, list[str]]:
+    """WALK run without a fault: its run directory and the fault points it passed, in order."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    result = run_forked(*WALK, f"hydra.run.dir={cwd / 'run'}", cwd=cwd, env={TRACE_VARIABLE: str(cwd / "trace")})
+    assert result.returncode == 0, result.stderr
+    return cwd / "run", (cwd / "trace").read_text().splitlines()
+
+
+def assert_same_weights(run_dir: Path, reference: Path) -> None:
+    assert_same_training_state(load_checkpoint(run_dir), load_checkpoint(reference))
+
+
+def test_the_walk_covers_every_write_and_every_step(uninterrupted):
+    _, points = uninterrupted
+    grid, last = "samples/step_000000{}.png#1", "checkpoints/last.pt#{}"
+    assert points == [
+        "after step 1",
+        *written(grid.format(2)), *written(last.format(1)), "after step 2",
+        "after step 3",
+        *written(grid.format(4)), *written(last.format(2)), "after step 4",
+    ]  # fmt: skip
+
+
+def test_killed_at_every_point_the_newest_checkpoint_loads_and_resuming_is_bit_identical(uninterrupted, tmp_path):
+    """For each point an uninterrupted run passes: SIGKILL a new run there; the newest complete
+    checkpoint (the last one renamed before the kill) must load, and continuing (resume, or the same
+    command again when no checkpoint was complete) must end with the uninterrupted run's weights."""
+    reference, points = uninterrupted
+    for index, point in enumerate(points):
+        run_dir = tmp_path / f"kill{index}"
+        fault = f"{point} {PARTIAL_BYTES}" if point.endswith(" partial") else point
+        killed = run_forked(*WALK, f"hydra.run.dir={run_dir}", cwd=tmp_path, env={FAULT_VARIABLE: fault})
+        assert killed.returncode == -signal.SIGKILL, f"{point}: {killed.stderr}"
+        complete = sum(p.startswith("checkpoints/last.pt#") and p.endswith("after-rename") for p in points[: index + 1])
+        leftovers = list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))
+        assert bool(leftovers) == point.endswith((" partial", " before-rename")), point
+        if complete:
             checkpoint = load_checkpoint(run_dir)
-            assert checkpoint["step"] == newest, (where, step)
+            assert checkpoint["step"] == 2 * complete, point
             sampler_from_checkpoint(checkpoint)
+            again = run_forked(f"resume={run_dir}", cwd=tmp_path)
+            assert f"resuming at step {2 * complete}" in again.stdout, point
         else:
-            refused = run_cli("gan-train", f"resume={run_dir}", cwd=tmp_path)
-            assert refused.returncode == 1 and "holds no complete checkpoint" in refused.stderr
-    final = run_cli("gan-train", f"resume={run_dir}", cwd=tmp_path)
-    assert final.returncode == 0, final.stderr
-    return run_dir
+            refused = run_forked(f"resume={run_dir}", cwd=tmp_path)
+            assert refused.returncode == 1 and "holds no complete checkpoint" in refused.stderr, point
+            again = run_forked(*WALK, f"hydra.run.dir={run_dir}", cwd=tmp_path)  # the same command, from the start
+        assert again.returncode == 0, f"{point}: {again.stderr}"
+        assert ("the partial file of a write that was interrupted" in again.stdout) == bool(leftovers), point
+        assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}")), point
+        assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+        for grid in (run_dir / "samples").iterdir():
+            Image.open(grid).load()  # complete PNG files
+        assert_same_weights(run_dir, reference)
 
 
-def assert_complete_and_identical_to_an_uninterrupted_run(run_dir: Path, tmp_path: Path) -> None:
-    assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))  # resume removed every leftover
-    grids = sorted(p.name for p in (run_dir / "samples").glob("*.png"))
-    assert grids == [f"step_{step:07d}.png" for step in range(SAMPLES_EVERY, TOTAL_STEPS + 1, SAMPLES_EVERY)]
-    for grid in grids:
-        Image.open(run_dir / "samples" / grid).load()  # complete PNG files
-    events = EventAccumulator(str(run_dir / "tb"))
-    events.Reload()
-    assert [e.step for e in events.Scalars("loss/D")] == list(range(1, TOTAL_STEPS + 1))  # no gap, no duplicate
-
-    training_loop(compose_train(CHAIN), tmp_path / "straight", {"overrides": CHAIN})  # never interrupted
-    a, b = load_checkpoint(run_dir), load_checkpoint(tmp_path / "straight")
-    assert a["step"] == b["step"] == TOTAL_STEPS
-    assert_same_training_state(a, b)
+def test_a_kill_inside_a_partial_file_leaves_exactly_the_bytes_written(tmp_path):
+    run_dir = tmp_path / "run"
+    killed = run_forked(*WALK, f"hydra.run.dir={run_dir}", cwd=tmp_path, env={FAULT_VARIABLE: "checkpoints/last.pt#1 partial 1000"})
+    assert killed.returncode == -signal.SIGKILL
+    (partial,) = (run_dir / "checkpoints").glob(f".last.pt.*{PARTIAL_SUFFIX}")
+    assert partial.stat().st_size == 1000 and partial.read_bytes()[:4] == b"PK\x03\x04"  # the start of a checkpoint
+    assert not (run_dir / "checkpoints" / "last.pt").exists()
 
 
-def test_killed_inside_writes_and_steps_resumes_and_loses_nothing(tmp_path):
-    kills = [("grid", 15), ("checkpoint", 20), ("step", 23)]
-    run_dir = run_with_kills(tmp_path, kills)
-    assert_complete_and_identical_to_an_uninterrupted_run(run_dir, tmp_path)
-
-
-@pytest.mark.slow
-def test_killed_at_every_write_and_many_steps(tmp_path):
-    writes = [("grid", s) for s in range(SAMPLES_EVERY, TOTAL_STEPS + 1, SAMPLES_EVERY)]
-    writes += [("checkpoint", s) for s in range(CHECKPOINT_EVERY, TOTAL_STEPS + 1, CHECKPOINT_EVERY)]
-    steps = [("step", s) for s in range(1, TOTAL_STEPS) if s % SAMPLES_EVERY]
-    order = {"step": 0, "grid": 1, "checkpoint": 2}  # within a step: training, then grid, then checkpoint
-    kills = sorted(writes + steps, key=lambda kill: (kill[1], order[kill[0]]))
-    run_dir = run_with_kills(tmp_path, kills)
-    assert_complete_and_identical_to_an_uninterrupted_run(run_dir, tmp_path)
+@pytest.mark.parametrize(
+    "fault,message",
+    [("checkpoints/last.pt before-rename", "names no fault point"), ("after step 2=SIGNOPE", "SIGNOPE is not a signal name")],
+)
+def test_a_malformed_fault_is_refused(tmp_path, fault, message):
+    result = run_forked(*WALK, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env={FAULT_VARIABLE: fault})
+    assert result.returncode == 1 and f"gan-train: error: GAN_CLI_FAULT: {fault!r}" in result.stderr, result.stderr
+    assert message in result.stderr
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -128,20 +137,19 @@ def test_a_signal_writes_a_checkpoint_and_exits_with_a_clear_line(tmp_path, sig,
 
 
 def test_a_second_signal_exits_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    """SIGINT after step 4, so the run stops after step 5 and writes its checkpoint; a second SIGINT
+    inside that write (its partial file has 1000 bytes) ends the process there."""
     run_dir = tmp_path / "run"
-    args = [*FAST, "train.steps=100000", "log.every=1", "checkpoint.every=3", f"hydra.run.dir={run_dir}"]
-    process = TrainProcess(*args, cwd=tmp_path, env={SLOW_WRITES_VARIABLE: "2"})
-    process.wait_for_line("step 4/")  # the checkpoint of step 3 is complete
-    kept = digest(run_dir / "checkpoints" / "last.pt")
-    process.process.send_signal(signal.SIGINT)  # first: finish the step, write a checkpoint
-    process.wait_for_file(run_dir / "checkpoints", f".last.pt.*{PARTIAL_SUFFIX}")  # that write is under way
-    process.process.send_signal(signal.SIGINT)  # second: stop now
-    assert process.finish() == 130
-    assert "SIGINT again: stopping now" in process.output() and "Traceback" not in process.output()
-    # The write the first signal started never finished: last.pt is still the one of step 3.
-    assert digest(run_dir / "checkpoints" / "last.pt") == kept
-    assert load_checkpoint(run_dir)["step"] == 3
-    resumed = run_cli("gan-train", f"resume={run_dir}", "train.steps=5", cwd=tmp_path)
+    args = [*WALK, "train.steps=100", "checkpoint.every=3", f"hydra.run.dir={run_dir}"]
+    faults = "after step 4=SIGINT; checkpoints/last.pt#2 partial 1000=SIGINT"
+    result = run_forked(*args, cwd=tmp_path, env={FAULT_VARIABLE: faults})
+    assert result.returncode == 130
+    assert "SIGINT again: stopping now" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert "step 5/100" in result.stdout and "step 6/100" not in result.stdout
+    (partial,) = (run_dir / "checkpoints").glob(f".last.pt.*{PARTIAL_SUFFIX}")
+    assert partial.stat().st_size == 1000  # the write the first signal started never finished
+    assert load_checkpoint(run_dir)["step"] == 3  # last.pt is still the one of step 3
+    resumed = run_forked(f"resume={run_dir}", "train.steps=5", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "Removed checkpoints/.last.pt." in resumed.stdout  # the interrupted write's leftover
     assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))

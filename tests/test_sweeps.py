@@ -1,6 +1,7 @@
 """Sweeps: job folders, per-job failures, gan-report, TensorBoard's HPARAMS, Optuna, launchers, restarts."""
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,8 @@ from gan_cli.cli import check_plugins, quote_path, report
 from gan_cli.cli.jobs import job_device
 from gan_cli.cli.run_dir import MAX_JOB_DIR, job_dir_name
 from gan_cli.errors import GanError
+from gan_cli.faults import FAULT_VARIABLE
+from tests.forked import run_forked
 from tests.helpers import FAST, TrainProcess, assert_user_error, run_cli
 
 # Four steps per job on synthetic 1x28x28 data, evaluated (against real MNIST: eval.required) at steps 2 and 4.
@@ -307,3 +310,91 @@ def test_with_several_gpus_each_job_of_a_sweep_gets_its_own(monkeypatch):
     assert job_device("cpu", 5) == "cpu" and job_device("cuda:2", 5) == "cuda:2"  # a choice stays
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert job_device("auto", 5) == "auto"
+
+
+# --- a killed sweep, resumed whole ---------------------------------------------------------------
+
+KILLED_SWEEP = [*FAST, "train.channels_last=false", "train.steps=4", "checkpoint.every=2", "seed=1,2,3,4", "hydra.sweep.dir=sweep"]
+
+
+def files_of(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file of a job's run (not Hydra's records, nor its log) with its content digest and mtime."""
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and ".hydra" not in p.parts and p.name != "train.log"
+    }
+
+
+@pytest.fixture(scope="module")
+def killed_sweep(tmp_path_factory) -> Path:
+    """Four jobs of 4 steps, SIGKILLed right after job 1 wrote its checkpoint of step 2 (the sweep's
+    third last.pt): job 0 finished, job 1 half done, jobs 2 and 3 never started."""
+    cwd = tmp_path_factory.mktemp("killed_sweep")
+    killed = run_forked("-m", *KILLED_SWEEP, cwd=cwd, env={FAULT_VARIABLE: "checkpoints/last.pt#3 after-rename"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return cwd / "sweep"
+
+
+def test_a_killed_sweep_resumes_whole_and_leaves_finished_jobs_alone(killed_sweep, tmp_path):
+    sweep = shutil.copytree(killed_sweep, tmp_path / "sweep", copy_function=shutil.copy2)
+    finished, halfway = jobs_of(sweep)
+    assert torch.load(halfway / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
+    before = files_of(finished)
+
+    resumed = run_forked("-m", f"resume={sweep}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    jobs = jobs_of(sweep)
+    assert [job.name for job in jobs[:2]] == [finished.name, halfway.name] and len(jobs) == 4
+    assert files_of(finished) == before  # not one file of the finished run touched
+    assert "Finished 4 steps before this resume: left as it is" in (finished / "train.log").read_text()
+    assert "resuming at step 2" in (halfway / "train.log").read_text()
+    for job in jobs[2:]:  # started from nothing, named as the first command would have named them
+        number = job.name.split("_")[0]
+        settings = f"debug=smoke,model.d_width=8,model.g_width=8,seed={int(number) + 1},train.channels_last=False,train.steps=4"
+        assert job.name == f"{number}_checkpoint.every=2,{settings}"
+        assert "Training: 4 steps of batch 16, k=1; starting" in (job / "train.log").read_text()
+        assert (job / ".hydra" / "overrides.yaml").is_file()
+    for job in jobs:
+        assert torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+    assert [OmegaConf.load(job / ".hydra" / "config.yaml").seed for job in jobs] == [1, 2, 3, 4]
+
+    report.main([str(sweep)])
+    assert [row["status"] for row in report_rows(sweep)] == ["finished"] * 4
+
+    again = run_forked("-m", f"resume={sweep}", cwd=tmp_path)  # nothing left to do
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("left as it is") == 4
+
+
+def test_a_resumed_job_ends_where_it_would_have_ended_uninterrupted(killed_sweep, tmp_path):
+    sweep = shutil.copytree(killed_sweep, tmp_path / "sweep")
+    assert run_forked("-m", f"resume={sweep}", cwd=tmp_path).returncode == 0
+    halfway = jobs_of(sweep)[1]
+    straight = run_forked(*KILLED_SWEEP[:-2], "seed=2", f"hydra.run.dir={tmp_path / 'straight'}", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    a = torch.load(halfway / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    for name, value in b["networks"]["G"].items():
+        assert torch.equal(a["networks"]["G"][name], value), name
+
+
+def test_a_resumed_sweep_takes_new_budgets_but_no_new_jobs(killed_sweep, tmp_path):
+    sweep = shutil.copytree(killed_sweep, tmp_path / "sweep")
+    refused = run_forked("-m", f"resume={sweep}", "seed=5,6", cwd=tmp_path)
+    assert_user_error(refused, "seed=5,6: a resumed sweep runs the jobs it had, and a sweep of seed would make other ones")
+    longer = run_forked("-m", f"resume={sweep}", "train.steps=6", cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    jobs = jobs_of(sweep)
+    assert len(jobs) == 4 and "train.steps=6" not in jobs[0].name  # the finished jobs too train on, in their folders
+    assert [torch.load(job / "checkpoints" / "last.pt", weights_only=True)["step"] for job in jobs] == [6] * 4
+
+
+def test_an_optuna_search_is_not_resumed_as_a_sweep(tmp_path):
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    OmegaConf.save({"hydra": {"overrides": {"task": ["hparams_search=mnist_lr"], "hydra": []},
+                              "sweeper": {"_target_": "hydra_plugins.gan_cli_optuna.tolerant_sweeper.TolerantOptunaSweeper"}}},
+                   sweep / "multirun.yaml")  # fmt: skip
+    result = run_forked("-m", f"resume={sweep}", cwd=tmp_path)
+    assert_user_error(result, f"{sweep} is an Optuna search, whose trials are drawn anew on every run")

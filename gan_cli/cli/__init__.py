@@ -52,14 +52,14 @@ def console_script(
     """Wrap a @hydra.main function as the console script `prog`: check what Hydra cannot report cleanly
     and quote the paths given to `path_keys` before handing the command line to Hydra. `distributed`:
     under torchrun, join the process group first, so that all processes agree on the run directory.
-    `leading_args(args)`: arguments to put in front of the command line (which then wins over them)."""
+    `leading_args(args)`: arguments to put in front of the command line's overrides (which then win over them)."""
 
     def wrap(hydra_main):
         @functools.wraps(hydra_main)
         def main() -> None:
             with user_errors(prog):
                 check_new_keys(sys.argv[1:])
-                args = [*leading_args(sys.argv[1:]), *sys.argv[1:]] if leading_args else sys.argv[1:]
+                args = in_front_of_overrides(sys.argv[1:], leading_args(sys.argv[1:]) if leading_args else [])
                 check_group_choices(args)
                 check_plugins(args)
             sys.argv[1:] = [quote_path(arg, path_keys) for arg in args]
@@ -69,6 +69,13 @@ def console_script(
         return main
 
     return wrap
+
+
+def in_front_of_overrides(args: list[str], leading: list[str]) -> list[str]:
+    """`leading` put before the first override of `args`, after the options in front of it (`-m`,
+    `--cfg job`): Hydra's argument parser takes no option once its overrides have begun."""
+    first = next((i for i, arg in enumerate(args) if not arg.startswith("-") and ("=" in arg or arg.startswith("~"))), len(args))
+    return [*args[:first], *leading, *args[first:]]
 
 
 def check_new_keys(args: list[str]) -> None:

@@ -3,17 +3,22 @@
 Resolvers used by configs/train.yaml:
   gan_run_dir       hydra.run.dir: the resumed run's own folder, or a new timestamped one
                     (outputs/<date>/<time>, which RunGuard makes the run's own: `<time>_2` if taken)
-  gan_config_subdir hydra.output_subdir: `.hydra` for a new run; a resumed run records its own
-                    invocation in `.hydra/resume_<time>` and keeps the first one intact
+  gan_config_subdir hydra.output_subdir: `.hydra` for a run's first command; any later command in its
+                    folder (a resume, a restart, a resumed sweep's job) records its own invocation in
+                    `.hydra/resume_<time>` and keeps the first one intact
   gan_now           like Hydra's `now`, but the same instant in every process of a torchrun, so that
                     they all name the same run directory (also names a sweep's folder)
   gan_job_dir       hydra.sweep.subdir: `<job number>_<its overrides>`, one valid folder name per job
+                    (a resumed sweep's job: the folder the sweep made for its number)
   gan_direction     an Optuna preset's direction: the way its metric (eval.best) improves
 """
 
 import hashlib
+import logging
 import os
+import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,11 +30,13 @@ from gan_cli.data import check_dataset_files
 from gan_cli.errors import GanError
 from gan_cli.files import check_writable, create_new_folder
 from gan_cli.metrics.suite import higher_is_better
+from gan_cli.sweeps.resume import is_sweep_folder, job_folder
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import checkpoint_path
 from gan_cli.training.evaluation import evaluates
 from gan_cli.validation import check_train_config
 
+log = logging.getLogger(__name__)
 STARTED = time.time()  # this command's start, unless torchrun's rank 0 gave its own (gan_now)
 # Characters kept as they are in a job folder's name; any other is percent-encoded (`/` -> %2F), so
 # the name is one valid folder name and two different override lists never share one.
@@ -56,8 +63,13 @@ def resumed_run_dir(resume: str | None) -> str | None:
     return None
 
 
-def config_subdir_for(resume: str | None, timestamp: str) -> str:
-    return ".hydra" if resume is None else f".hydra/resume_{timestamp}"
+def config_subdir_for(resume: str | None, timestamp: str, output_dir: str | None = None) -> str:
+    """`output_dir` is the job's folder once Hydra has chosen it (None before, for --cfg)."""
+    if output_dir is None:
+        first = resume is None
+    else:
+        first = not (Path(output_dir) / ".hydra" / "overrides.yaml").is_file()
+    return ".hydra" if first else f".hydra/resume_{timestamp}"
 
 
 def start_time(pattern: str) -> str:
@@ -65,9 +77,15 @@ def start_time(pattern: str) -> str:
     return time.strftime(pattern, time.localtime(started))
 
 
-def job_dir_name(number: int, overrides: str) -> str:
+def job_dir_name(number: int, overrides: str, resume: str | None = None) -> str:
     """`3_loss=hinge,optimizer.lr=2e-4` for job 3 given `loss=hinge,optimizer.lr=2e-4`. The job number
-    keeps names unique and in order; an over-long name is cut and ends with a digest of the whole."""
+    keeps names unique and in order; an over-long name is cut and ends with a digest of the whole.
+    A job of a resumed sweep (`resume` names the sweep's folder) keeps the folder the sweep made for
+    it, whatever overrides the resume command adds."""
+    if is_sweep_folder(resume):
+        existing = job_folder(Path(resume).expanduser(), number)
+        if existing:
+            return existing
     name = f"{number}_{quote(overrides, safe=JOB_DIR_SAFE)}" if overrides else str(number)
     if len(name) > MAX_JOB_DIR:
         name = f"{name[: MAX_JOB_DIR - 13]}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
@@ -87,13 +105,19 @@ def optimisation_direction(metric: str) -> str:
     return "maximize" if higher_is_better(metric) else "minimize"
 
 
-def restarted_run(run_dir: Path) -> str | None:
-    """Why this command continues the run in `run_dir` by itself: a scheduler started it again (a
-    SLURM requeue, a torchrun restart) and an earlier attempt left a checkpoint there. None for any
-    other command, which must give `resume=` to continue a run."""
+def restarted_run(run_dir: Path, sweep_job: bool = False) -> str | None:
+    """Why this command continues the run in `run_dir` by itself: an earlier attempt left a checkpoint
+    there, and a scheduler started the command again (a SLURM requeue, a torchrun restart), or it is a
+    job of a sweep (`sweep_job`): a sweep never starts in a folder holding checkpoints, so its job
+    finding one is the same job started again (requeued by submitit, or its sweep resumed). None for
+    any other command, which must give `resume=` to continue a run."""
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        return None
     restarts = [f"{name}={os.environ[name]}" for name in RESTART_COUNTS if os.environ.get(name, "0") not in ("", "0")]
-    if restarts and (run_dir / "checkpoints" / "last.pt").is_file():
+    if restarts:
         return f"restarted by the scheduler ({', '.join(restarts)})"
+    if sweep_job:
+        return "an earlier attempt of this sweep job wrote it (a requeued job, or a resumed sweep)"
     return None
 
 
@@ -131,10 +155,12 @@ class RunGuard(Callback):
                 if restarted_run(run_dir) is None and not new_folder:
                     _refuse_existing_checkpoints(run_dir, "checkpoints/*.pt", "hydra.run.dir")
             check_writable(run_dir, "the run directory")
+            _remember_what_it_makes(run_dir)
             if new_folder:
                 claimed = distributed.current().from_rank_0(lambda: create_new_folder(run_dir, "the run directory"))
                 with read_write(config.hydra.run):
                     config.hydra.run.dir = str(claimed)
+                _made[claimed.absolute()] = _made.pop(run_dir.absolute(), claimed.absolute())  # <time>_2: made itself
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         with user_errors("gan-train"):
@@ -150,7 +176,7 @@ class RunGuard(Callback):
                 )
             sweep_dir = Path(config.hydra.sweep.dir)
             named = _on_command_line(config, "hydra.sweep.dir")
-            if named:
+            if named and not _resumes(config, sweep_dir):
                 _refuse_existing_checkpoints(sweep_dir, "**/checkpoints/*.pt", "hydra.sweep.dir")
             check_writable(sweep_dir, "the sweep folder")
             if not named:
@@ -164,9 +190,57 @@ class RunGuard(Callback):
             distributed.current().device(config.device)  # a device this machine (or process) lacks
 
 
+# A run directory this command creates -> the topmost folder it creates for it (outputs/, its date, ...).
+_made: dict[Path, Path] = {}
+# What a run directory holds before its training has written anything: Hydra's record and the log.
+RECORDS = {".hydra", "train.log"}
+
+
+def _remember_what_it_makes(run_dir: Path) -> None:
+    top, folder = None, run_dir.absolute()
+    while not folder.exists():
+        top, folder = folder, folder.parent
+    if top is not None:
+        _made[run_dir.absolute()] = top
+
+
+@contextmanager
+def removed_if_nothing_trained(run_dir: Path):
+    """Remove the run directory this command made when the run fails before its training wrote
+    anything there (a failed download, a combination refused once the data or networks are built):
+    nothing is left behind but the error on the terminal. A run directory holding anything else
+    (TensorBoard events, checkpoints, grids, evaluations: the run began) is kept with its train.log,
+    as is any folder this command did not make (a resumed run's, a sweep job's)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt):
+        top = _made.get(run_dir.absolute())
+        if top is not None and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= RECORDS:
+            _remove_made_folders(run_dir, top)
+            log.info(f"Removed {run_dir}: the run failed before training wrote anything there")
+        raise
+
+
+def _remove_made_folders(run_dir: Path, top: Path) -> None:
+    """`run_dir`, and the folders above it up to `top` that are left empty (outputs/<date>/, ...)."""
+    shutil.rmtree(run_dir)
+    folder = run_dir.absolute().parent
+    while top in (folder, *folder.parents):
+        try:
+            folder.rmdir()  # only an empty folder: another run's folder beside it keeps it
+        except OSError:
+            return
+        folder = folder.parent
+
+
 def _on_command_line(config: DictConfig, key: str) -> bool:
     """Whether the command line sets Hydra's `key` (such as hydra.run.dir)."""
     return any(override.lstrip("+~").split("=", 1)[0] == key for override in config.hydra.overrides.hydra)
+
+
+def _resumes(config: DictConfig, sweep_dir: Path) -> bool:
+    """Whether this sweep is `gan-train -m resume=<sweep_dir>`, which continues the sweep in its folder."""
+    return is_sweep_folder(config.resume) and Path(config.resume).expanduser().resolve() == sweep_dir.resolve()
 
 
 def _claims_new_run_dir(config: DictConfig, run_dir: Path) -> bool:

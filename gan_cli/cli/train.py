@@ -1,6 +1,7 @@
 """gan-train: compose the training config with Hydra and hand it to the training loop."""
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -12,8 +13,9 @@ from omegaconf import DictConfig
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli import chosen_group, console_script, quote_path
 from gan_cli.cli.jobs import in_sweep, job_device, job_errors, register_optuna_sweeper
-from gan_cli.cli.run_dir import register_resolvers, restarted_run
+from gan_cli.cli.run_dir import register_resolvers, removed_if_nothing_trained, restarted_run
 from gan_cli.files import remove_interrupted_writes
+from gan_cli.sweeps.resume import finished, is_sweep_folder, sweep_command
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.loop import training_loop
@@ -31,7 +33,8 @@ def resumed_choices(args: list[str]) -> list[str]:
     """The config-group choices (dataset=image_folder, experiment=...) of the run that `resume=` in
     `args` continues, to go in front of the command line: Hydra then composes it against that run's
     groups, so that keys only they have (an image folder's dataset.path) may be given on resume
-    without repeating its choices. Nothing for a command without `resume=`."""
+    without repeating its choices. For a sweep's folder, the command line of that sweep (-m and all),
+    which runs its jobs again (gan_cli.sweeps.resume). Nothing for a command without `resume=`."""
     given = [arg for arg in args if arg.startswith("resume=")]
     try:
         resume = OverridesParser.create().parse_override(quote_path(given[-1], ("resume",))).value() if given else None
@@ -39,6 +42,8 @@ def resumed_choices(args: list[str]) -> list[str]:
         return []  # a malformed override: Hydra reports it well itself
     if resume is None:
         return []
+    if is_sweep_folder(resume):
+        return sweep_command(Path(resume).expanduser(), args)
     choices = [o for o in stored_overrides(load_checkpoint(resume)) if chosen_group(o) not in (None, *SWEEP_GROUPS)]
     return [choice for choice in choices if choice not in args]
 
@@ -54,7 +59,11 @@ def main(cfg: DictConfig) -> float | None:
         if not parallel.is_main:
             _leave_logs_to_rank_0()
         overrides = list(hydra_cfg.overrides.task)
-        resume, restart = cfg.resume, restarted_run(run_dir)
+        # gan-train -m resume=<sweep folder>: each job continues from its own folder, as it finds it.
+        resumed_sweep = in_sweep() and is_sweep_folder(cfg.resume)
+        if resumed_sweep:
+            cfg.resume, overrides = None, [o for o in overrides if not o.startswith("resume=")]
+        resume, restart = cfg.resume, restarted_run(run_dir, sweep_job=in_sweep())
         if resume is None and restart:
             resume = str(run_dir)
         checkpoint = None
@@ -64,6 +73,9 @@ def main(cfg: DictConfig) -> float | None:
             checkpoint = load_checkpoint(resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
+            if resumed_sweep and finished(run_dir, checkpoint, cfg):
+                log.info(f"Finished {checkpoint['step']} steps before this resume: left as it is. Run directory: {run_dir}")
+                return (checkpoint.get("evaluation") or {}).get("best")
         if parallel.is_main:
             log.info(f"Run directory: {run_dir}")
             if restart:
@@ -72,7 +84,8 @@ def main(cfg: DictConfig) -> float | None:
                 log.info(f"Removed {leftover.relative_to(run_dir)}, the partial file of a write that was interrupted")
         if in_sweep() and not parallel.distributed:
             cfg.device = job_device(cfg.device, hydra_cfg.job.num)
-        return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
+        with removed_if_nothing_trained(run_dir) if parallel.is_main else nullcontext():
+            return training_loop(cfg, run_dir, {"overrides": overrides}, checkpoint)
 
 
 def _leave_logs_to_rank_0() -> None:

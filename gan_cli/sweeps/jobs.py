@@ -38,17 +38,7 @@ class Job:
     @cached_property
     def status(self) -> str:
         """finished | failed: <message> | incomplete (running, killed, or stopped by a signal)."""
-        log_file = self.folder / "train.log"
-        status = "incomplete"
-        for line in log_file.read_text(errors="replace").splitlines() if log_file.is_file() else []:
-            error = ERROR_LINE.search(line)
-            if error:
-                status = f"failed: {error.group(1)}"
-            elif "Finished " in line and "Run directory:" in line:
-                status = "finished"
-            elif "Run directory:" in line:  # the start of an attempt (a resume starts another)
-                status = "incomplete"
-        return status
+        return log_status(self.folder / "train.log")
 
     @cached_property
     def evaluations(self) -> dict[str, list[tuple[int, float]]]:
@@ -83,6 +73,20 @@ class Job:
         """The last step this job logged."""
         logged = [step for series in (*self.evaluations.values(), *self.scalars.values()) for step, _ in series]
         return max(logged) if logged else None
+
+
+def log_status(log_file: Path) -> str:
+    """A run's status from its train.log: that of its last attempt (a resume or restart starts another)."""
+    status = "incomplete"
+    for line in log_file.read_text(errors="replace").splitlines() if log_file.is_file() else []:
+        error = ERROR_LINE.search(line)
+        if error:
+            status = f"failed: {error.group(1)}"
+        elif "Finished " in line and "Run directory:" in line:
+            status = "finished"
+        elif "Run directory:" in line:  # the start of an attempt
+            status = "incomplete"
+    return status
 
 
 def find_jobs(sweep: Path) -> list[Job]:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gan_cli import faults
 from gan_cli.data import StreamedBatchSource, TensorBatchSource, build_batch_source
 from gan_cli.device import autocast, keep_freed_host_memory, resolve_precision
 from gan_cli.errors import GanError, StoppedBySignal
@@ -28,6 +29,7 @@ from gan_cli.games.base import Game
 from gan_cli.training import distributed
 from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.compiled import CUDA_GRAPH_MODES, compile_networks
+from gan_cli.training.divergence import DivergenceGuard
 from gan_cli.training.ema import EMA
 from gan_cli.training.evaluation import PeriodicEvaluation
 from gan_cli.training.hparams import log_hparams
@@ -121,6 +123,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     _log_plan(cfg, state, total_steps, device, training.precision)
     writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
     evaluation = PeriodicEvaluation(cfg, state.data.shape, run_dir, device, checkpoint) if writes else None
+    divergence = DivergenceGuard.for_run(cfg, run_dir, device, agree=parallel.any_rank)  # train.on_divergence
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
@@ -147,6 +150,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             # (at the same steps in every process).
             looked_at = parallel.any_rank(write_grid or evaluate or write_checkpoint or state.step % cfg.log.every == 0)
             state.updates.nan_guard.end_step(state.step, looked_at)
+            divergence.observe(state.step, scalars, looked_at)  # also stops here, before the step's writes
             if writes:
                 monitor.record(state.step, scalars, {**state.updates.learning_rates(), **state.updates.nan_guard.scalars()})
                 if write_grid or evaluate or write_checkpoint:  # e.g. the autoencoder's mixture over its codes
@@ -163,6 +167,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
                     f"{run_dir / 'checkpoints' / 'last.pt'}. Continue with: gan-train resume={run_dir}",
                     stopping,
                 )
+            faults.reached(f"after step {state.step}")  # a test's fault point between steps (gan_cli.faults)
         if writes:
             log_hparams(monitor, cfg, origin["overrides"], evaluation)
     log.info(f"Finished {total_steps} steps. Run directory: {run_dir}")

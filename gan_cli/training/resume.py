@@ -32,6 +32,8 @@ MUTABLE_ON_RESUME = (
     "train.compile_mode",
     "train.on_nan",
     "train.max_skipped_steps",
+    "train.on_divergence",
+    "train.divergence",
     "log",
     "samples.every",
     "checkpoint",
