@@ -175,3 +175,23 @@ def test_toy_vector_data_are_refused_with_one_message():
 def test_gan_train_refuses_a_loss_for_began(tmp_path):
     result = run_cli("gan-train", *FAST_BEGAN, "loss=hinge", cwd=tmp_path)
     assert_user_error(result, "loss: model=began has no adversarial loss to choose")
+
+
+def test_m_global_pairs_with_the_fid_of_each_evaluation(tmp_path):
+    """scripts/m_global_vs_fid.py reads the logged M_global at each evaluation step beside its FID."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    path = Path(__file__).parents[1] / "scripts" / "m_global_vs_fid.py"
+    spec = importlib.util.spec_from_file_location("m_global_vs_fid", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with SummaryWriter(str(tmp_path / "tb")) as writer:
+        for step, m in ((50, 0.9), (100, 0.5), (150, 0.4), (200, 0.3)):
+            writer.add_scalar("began/M_global", m, step)
+    lines = [{"step": 100, "fid": 80.0}, {"step": 200, "fid": 40.0}, {"step": 250, "fid": 30.0}]  # 250: no M logged
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert script.paired_values(tmp_path) == [(100, pytest.approx(0.5), 80.0), (200, pytest.approx(0.3), 40.0)]
