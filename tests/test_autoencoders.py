@@ -106,12 +106,14 @@ def test_each_family_trains_on_fake_data(tmp_path, family):
     assert (tmp_path / "samples" / "step_0000006_reconstructions.png").is_file()
 
 
-def test_the_vae_trains_on_mnist(tmp_path, mnist_root):
+@pytest.mark.parametrize("family", ["ae", "vae"])
+def test_each_family_trains_on_mnist(tmp_path, mnist_root, family):
     overrides = ["dataset=mnist", f"dataset.root={mnist_root}", "train.batch_size=32", "train.steps=20", "log.every=10",
-                 "samples.every=20", "checkpoint.every=20", "log.progress_bar=false", "eval.every=null", *VAE]
+                 "samples.every=20", "checkpoint.every=20", "log.progress_bar=false", "eval.every=null", *FAMILIES[family]]
     training_loop(compose_train(overrides), tmp_path, {"overrides": overrides})
     values = scalars(tmp_path)
     assert values["loss/total"][-1] < values["loss/total"][0] < 600  # 784 pixels at log 2 each is 543 nats
+    assert bool(load_checkpoint(tmp_path)["ema"]["decoder"].get("prior.is_fitted", False)) == (family == "ae")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
