@@ -21,6 +21,16 @@ def sampler_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Module
     return network_from_checkpoint(checkpoint, None, use_ema)
 
 
+def encoder_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Module:
+    """The network an encoder family's checkpoint (model=ae, vae, ...) encodes images with, with its
+    EMA weights when asked and present, in eval mode."""
+    encoder = game_class(checkpoint["config"]["model"]).encoder
+    if encoder is None:
+        raise GanError(f"the checkpoint's model ({checkpoint['config']['model'].get('name')}) has no encoder: "
+                       "reconstructions need an encoder family (model=ae, model=vae)")
+    return network_from_checkpoint(checkpoint, encoder, use_ema)
+
+
 def samples_averaged(checkpoint: dict, use_ema: bool) -> bool:
     """Whether sampler_from_checkpoint(checkpoint, use_ema) gives EMA weights (else the raw ones)."""
     sampler = game_class(checkpoint["config"]["model"]).sampler

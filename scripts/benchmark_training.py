@@ -21,6 +21,10 @@ Parts:
                    antialiasing; its floor, real test images resized 28 -> 64 -> 28, is printed beside).
   bf16_quality     FID (n=10000) after the same number of steps of the default recipe in fp32 and in
                    bf16, for two seeds: bf16's speed must not cost sample quality.
+  vae_throughput   training images/s of `gan-train experiment=vae_mnist`'s step against a VAE loop written
+                   the standard way (pytorch/examples' vae: a Dataset over the same uint8 images with a
+                   per-sample ToTensor, a DataLoader, Sigmoid + binary cross-entropy, a .item() per
+                   step): the same Encoder and Decoder, batch size and optimizer, alternating as above.
 
 Every figure is printed with its spread over repeats (median [min - max]).
 """
@@ -37,7 +41,8 @@ import torch.nn.functional as F
 import torchvision
 from hydra import compose, initialize_config_module
 from torch import nn
-from torch.utils.data import DataLoader
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
@@ -54,7 +59,7 @@ from gan_cli.training import distributed
 from gan_cli.training.loop import build_training, planned_steps
 from gan_cli.training.rng import seed_everything
 
-PARTS = ("throughput", "mfu", "time_to_quality", "bf16_quality")
+PARTS = ("throughput", "mfu", "time_to_quality", "bf16_quality", "vae_throughput")
 CPU = torch.device("cpu")
 
 
@@ -85,6 +90,8 @@ def main() -> None:
         time_to_quality(args)
     if "bf16_quality" in parts:
         bf16_quality(args)
+    if "vae_throughput" in parts:
+        vae_throughput(args)
 
 
 def print_machine() -> None:
@@ -389,6 +396,80 @@ def bf16_quality(args) -> None:
 
 def planned_default_steps(loop: GanTrainLoop) -> int:
     return planned_steps(loop.cfg.train, len(loop.training.state.data))
+
+
+
+# --- the VAE's throughput -------------------------------------------------------------------------
+
+
+class MNISTLike(Dataset):
+    """torchvision's MNIST Dataset as it reads an item: the uint8 image made a PIL image, then the
+    per-sample transform (ToTensor: float (1, 28, 28) in [0, 1])."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels, self.transform = images, labels, transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.transform(Image.fromarray(self.images[index, 0].numpy(), mode="L")), int(self.labels[index])
+
+
+class ReferenceVAELoop:
+    """A VAE trained as pytorch/examples' vae trains it, with gan-train's VAE networks (contiguous,
+    fp32): a DataLoader of per-sample transformed images (no workers on a CPU, as the example),
+    reparameterisation, the decoder's logits through a Sigmoid into binary cross-entropy summed over
+    pixels, the KL in closed form, Adam, and the loss read with .item() every step."""
+
+    def __init__(self, cfg, data_root: str, seed: int = 0):
+        seed_everything(seed)
+        images, labels = load_mnist(data_root, "train", download=False)
+        self.loader = DataLoader(MNISTLike(images, labels), cfg.train.batch_size, shuffle=True, drop_last=True,
+                                 generator=torch.Generator().manual_seed(seed))
+        self.batches = iter(self.loader)
+        from gan_cli.games.autoencoder import VAEGame  # the same networks gan-train builds
+
+        networks = VAEGame.build_networks(cfg, DataShape((1, 28, 28), 10))
+        self.encoder, self.decoder = networks["encoder"], networks["decoder"]
+        parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
+        self.optimizer = torch.optim.Adam(parameters, lr=cfg.optimizer.generator.lr, betas=tuple(cfg.optimizer.generator.betas))
+        self.images_per_step, self.train_loss = cfg.train.batch_size, 0.0
+
+    def step(self) -> None:
+        try:
+            x, _ = next(self.batches)
+        except StopIteration:  # a new epoch
+            self.batches = iter(self.loader)
+            x, _ = next(self.batches)
+        self.optimizer.zero_grad()
+        mean, log_var = self.encoder(x * 2 - 1)  # the networks read [-1, 1]
+        z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        recon = torch.sigmoid(self.decoder(z, logits=True))
+        bce = F.binary_cross_entropy(recon, x, reduction="sum")
+        kld = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())
+        loss = (bce + kld) / len(x)
+        loss.backward()
+        self.train_loss += loss.item()
+        self.optimizer.step()
+
+
+def vae_throughput(args) -> None:
+    preset = ["experiment=vae_mnist", *(["model.width=8"] if args.tiny else [])]
+    ours = GanTrainLoop(preset, args.data_root)
+    sides = {"reference vae loop (fp32)": ReferenceVAELoop(ours.cfg, args.data_root), "gan-train experiment=vae_mnist": ours}
+    rates = {name: [] for name in sides}
+    for repeat in range(args.repeats):
+        for name, loop in sides.items():
+            rates[name].append(images_per_second(loop, args.steps))
+        print(f"round {repeat + 1}/{args.repeats}: " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in sides) + " img/s",
+              flush=True)
+    reference, gan_train = rates.values()
+    print(f"\nVAE throughput, batch {ours.cfg.train.batch_size}, precision {ours.training.precision}, "
+          f"{args.steps} steps per side and round, {args.repeats} rounds:")
+    for name, values in rates.items():
+        print(f"  {name:32s} {spread(values, 0)} img/s")
+    print(f"  gan-train / reference:             {spread([a / b for a, b in zip(gan_train, reference)])}x   (target >= 1.4)")
 
 
 if __name__ == "__main__":

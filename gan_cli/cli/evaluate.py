@@ -20,9 +20,12 @@ from gan_cli.metrics.image_files import read_images
 from gan_cli.metrics.inception import require_inception_images
 from gan_cli.metrics.inception_suite import InceptionSuite, dataset_images, file_images
 from gan_cli.metrics.choice import build_suite, metrics_image_shape
-from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems
+from gan_cli.metrics.reconstruction import NAME as RECONSTRUCTION
+from gan_cli.metrics.reconstruction import evaluate_reconstructions
+from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems, merged
+from gan_cli.models.autoencoder import choose_latent_source
 from gan_cli.sampling.files import from_uint8
-from gan_cli.inference import sampler_from_checkpoint, samples_averaged
+from gan_cli.inference import encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 log = logging.getLogger("gan_cli.evaluate")
@@ -42,17 +45,28 @@ def main(cfg: DictConfig) -> None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
             generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
+            choose_latent_source(generator, cfg.sampler)  # the encoder families: prior or fitted codes
             shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
             _require_shape(cfg, metrics, shape, f"checkpoint {path}")
             which = "EMA" if samples_averaged(checkpoint, cfg.ema) else "raw"
-            source = {"checkpoint": str(path), "step": checkpoint["step"], "generator": which}
-            log.info(f"Scoring {cfg.n} images of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
-            suite = _suite(cfg, metrics, cfg.n, device, checkpoint)
-            if cfg.features == "inception" and (generator.num_classes or generator.codes.categorical):
-                log.info("label_accuracy and code_accuracy need the MNIST evaluator's class posteriors: not with features=inception")
-            evaluation = suite.evaluate_generator(generator, cfg.batch_size)
+            source = {"checkpoint": str(path), "step": checkpoint["step"], "generator": which, "sampler": cfg.sampler}
+            evaluations, suite = [], None
+            if RECONSTRUCTION in metrics:  # the encoder and decoder rebuild real images
+                encoder = encoder_from_checkpoint(checkpoint, cfg.ema).to(device)
+                log.info(f"Reconstructing {cfg.n} MNIST test images with the {which} encoder and decoder of {path}")
+                evaluations.append(evaluate_reconstructions(encoder, generator, cfg.n, cfg.data_root, cfg.batch_size))
+                metrics = [name for name in metrics if name != RECONSTRUCTION]
+            if metrics:
+                log.info(f"Scoring {cfg.n} images of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
+                suite = _suite(cfg, metrics, cfg.n, device, checkpoint)
+                if cfg.features == "inception" and (generator.num_classes or generator.codes.categorical):
+                    log.info("label_accuracy and code_accuracy need the MNIST evaluator's class posteriors: not with features=inception")
+                evaluations.insert(0, suite.evaluate_generator(generator, cfg.batch_size))
+            evaluation = merged(evaluations)
             out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".metrics.json")
         else:
+            if RECONSTRUCTION in metrics:
+                raise GanError("metrics=[reconstruction] rebuilds real images with a checkpoint's encoder: give ckpt=, not images=")
             images = _images(cfg, metrics, Path(cfg.images))
             source = {"images": str(cfg.images)}
             suite = _suite(cfg, metrics, len(images), device)

@@ -10,7 +10,8 @@ from gan_cli.cli import console_script, user_errors
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
 from gan_cli.sampling.requests import check_sample_config, write_requested_samples
-from gan_cli.inference import sampler_from_checkpoint, samples_averaged
+from gan_cli.inference import encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged
+from gan_cli.models.autoencoder import choose_latent_source
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 log = logging.getLogger("gan_cli.sample")
@@ -25,8 +26,11 @@ def main(cfg: DictConfig) -> None:
         check_sample_config(cfg)  # before reading the checkpoint: a mistyped option costs no loading
         path = checkpoint_path(cfg.ckpt)
         checkpoint = load_checkpoint(path)
-        generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(select_device(cfg.device))
-        written = write_requested_samples(generator, cfg)
+        device = select_device(cfg.device)
+        generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
+        choose_latent_source(generator, cfg.sampler)  # the encoder families: prior or fitted codes
+        encoder = encoder_from_checkpoint(checkpoint, cfg.ema).to(device) if cfg.mode == "reconstruct" else None
+        written = write_requested_samples(generator, cfg, encoder)
         which = "EMA" if samples_averaged(checkpoint, cfg.ema) else "raw"
         log.info(f"Wrote {written} from the {which} generator of {path}, step {checkpoint['step']}")
 

@@ -45,12 +45,14 @@ from gan_cli.models.autoencoder import (
 from gan_cli.models.init import initialize
 from gan_cli.training.updates import Updates
 
+
 def unwrapped(network: nn.Module) -> nn.Module:
     """The network itself, without DDP's wrapper (whose forward would wait for the other processes)."""
     return getattr(network, "module", network)
 
 
 def second_stage(cfg: DictConfig) -> SecondStage:
+    """The 2-Stage VAE's second stage the model config describes (untrained)."""
     stage = cfg.model.second_stage
     return SecondStage(cfg.model.latent_dim, stage.hidden, stage.layers)
 

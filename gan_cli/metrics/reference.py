@@ -46,14 +46,21 @@ def reference_scores(evaluator: MNISTEvaluator, data_root: str, split: str, n: i
 
 def _score_split(evaluator: MNISTEvaluator, data_root: str, split: str, n: int) -> Scores:
     log.info(f"Scoring {n} MNIST {split} images for the reference")
+    images, labels = mnist_subset(data_root, split, n)
+    scores = score_images(evaluator, images)
+    scores.labels = labels
+    return scores
+
+
+def mnist_subset(data_root: str, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The n real images of an MNIST split every metric uses (the first n of a fixed permutation):
+    float (n, 1, 28, 28) in [-1, 1] and their labels int64 (n,)."""
     try:
         images, labels = load_mnist(data_root, split, download=False)
     except GanError as err:
         raise GanError(f"the metrics compare with real MNIST, which was not found: {err}") from err
     chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
-    scores = score_images(evaluator, from_uint8(images[chosen]))
-    scores.labels = labels[chosen]
-    return scores
+    return from_uint8(images[chosen]), labels[chosen]
 
 
 def load_or_compute(path: Path, compute: Callable[[], dict], rebuild: Callable[[dict], T]) -> T:

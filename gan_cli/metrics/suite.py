@@ -67,6 +67,8 @@ VALUES = {
     "coverage": {"classes_covered": True, "class_entropy": True, "class_kl_uniform": False},
     # Stacked MNIST's modes (gan_cli.metrics.stacked), computed by their own suite on 3x28x28 images
     "stacked_modes": {"modes_captured": True, "modes_kl_uniform": False},
+    # The encoder families' reconstructions of MNIST test images (gan_cli.metrics.reconstruction; gan-eval only)
+    "reconstruction": {"reconstruction_mse": False, "reconstruction_accuracy": True},
 }
 
 
@@ -179,6 +181,18 @@ class Evaluation:
             "floor_images": self.floor_images,
             "metrics": {name: {"value": value, "floor": self.floor[name]} for name, value in self.values.items()},
         }
+
+
+def merged(evaluations: list[Evaluation]) -> Evaluation:
+    """One Evaluation of the values of several (the first's n, reference and note; the others'
+    notes follow in the table)."""
+    first = evaluations[0]
+    notes = [evaluation.table()[-1] for evaluation in evaluations]
+    return Evaluation(
+        {name: value for evaluation in evaluations for name, value in evaluation.values.items()},
+        {name: value for evaluation in evaluations for name, value in evaluation.floor.items()},
+        first.n, first.reference, first.floor_images, "\n".join(notes),
+    )
 
 
 def _number(value: float) -> str:

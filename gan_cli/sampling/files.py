@@ -23,6 +23,16 @@ def image_grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     return make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
 
 
+def reconstruction_grid(inputs: torch.Tensor, outputs: torch.Tensor, columns: int) -> torch.Tensor:
+    """A grid image (3, H', W') in [0, 1] of images (N, C, H, W) in [-1, 1]: rows of `columns` inputs,
+    each above the row of their reconstructions `outputs` (a short last pair of rows is padded black)."""
+    rows = []
+    for start in range(0, len(inputs), columns):
+        for images in (inputs[start : start + columns], outputs[start : start + columns]):
+            rows += [images, torch.full((columns - len(images), *images.shape[1:]), -1.0)]
+    return image_grid(torch.cat(rows), nrow=columns)
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> uint8 [0, 255], same shape."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

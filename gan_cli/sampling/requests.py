@@ -7,12 +7,15 @@ import numpy as np
 import torch
 
 from gan_cli.errors import GanError
+from gan_cli.models.autoencoder import LATENT_SOURCES, reconstruct
 from gan_cli.models.base import Generator
 from gan_cli.sampling.files import (
     NAMED_FORMATS,
     OUTPUT_FORMATS,
+    from_uint8,
     image_grid,
     output_kind,
+    reconstruction_grid,
     save_gif,
     save_png,
     write_images,
@@ -27,6 +30,7 @@ MODE_OUTPUTS = {
     "sample": {"png": "a grid", "npz": "arrays", "folder": "one PNG per image"},
     "interpolate": {"png": "a grid with a row per walk", "gif": "an animation whose frames are the steps"},
     "traverse": {"png": "one grid per code as <name>_<code>.png"},
+    "reconstruct": {"png": "a grid of inputs over their reconstructions", "npz": "arrays", "folder": "one PNG per image"},
 }
 SAMPLE_MODES = tuple(MODE_OUTPUTS)
 OUT_EXAMPLES = {"png": "out=<name>.png", "npz": "out=<name>.npz", "gif": "out=<name>.gif", "folder": "out=<folder>/"}
@@ -44,7 +48,9 @@ def check_sample_config(cfg) -> None:
     if cfg.mode not in SAMPLE_MODES:
         problems.append(f"mode={cfg.mode!r} is not a gan-sample mode; use one of {', '.join(SAMPLE_MODES)}")
     else:
-        problems += _label_problems(cfg) + _output_problems(cfg)
+        problems += _label_problems(cfg) + _output_problems(cfg) + _reconstruction_problems(cfg)
+    if cfg.sampler not in LATENT_SOURCES:
+        problems.append(f"sampler={cfg.sampler!r} must be one of {', '.join(LATENT_SOURCES)}")
     if problems:
         raise GanError("; ".join(problems))
 
@@ -57,8 +63,18 @@ def _label_problems(cfg) -> list[str]:
                 "labels=all for a row per class"]
     if cfg.mode == "traverse" and (cfg.label is not None or cfg.labels is not None):
         return ["mode=traverse sweeps InfoGAN codes and takes no label= or labels=: drop them"]
+    if cfg.mode == "reconstruct" and (cfg.label is not None or cfg.labels is not None):
+        return ["mode=reconstruct rebuilds the images of images= and takes no label= or labels=: drop them"]
     if cfg.mode == "interpolate" and cfg.labels is not None:
         return ["labels=all (a row per class) is for mode=sample; mode=interpolate takes label=<k> to walk within one class"]
+    return []
+
+
+def _reconstruction_problems(cfg) -> list[str]:
+    if cfg.mode == "reconstruct" and cfg.images is None:
+        return ["mode=reconstruct needs images=<a folder of PNGs or an .npz> to reconstruct"]
+    if cfg.mode != "reconstruct" and cfg.images is not None:
+        return [f"images= is read by mode=reconstruct; mode={cfg.mode} draws new images: drop images= or set mode=reconstruct"]
     return []
 
 
@@ -72,7 +88,7 @@ def _output_problems(cfg) -> list[str]:
         return [f"out={cfg.out}: mode={cfg.mode} writes {listed}"]
     if cfg.format == "auto" or cfg.format not in OUTPUT_FORMATS:  # an unknown format is reported already
         return []
-    if cfg.mode != "sample":
+    if cfg.mode not in ("sample", "reconstruct"):
         return [f"format={cfg.format} is for mode=sample; mode={cfg.mode} writes what out's suffix names: drop format"]
     if cfg.format != NAMED_FORMATS[kind]:  # the format and the name must agree
         wanted = next(name for name, named in NAMED_FORMATS.items() if named == cfg.format)
@@ -81,7 +97,7 @@ def _output_problems(cfg) -> list[str]:
     return []
 
 
-def write_requested_samples(generator: Generator, cfg) -> str:
+def write_requested_samples(generator: Generator, cfg, encoder: torch.nn.Module | None = None) -> str:
     """Make and write what a gan-sample config asks for; returns a summary of what was written.
 
     sample:      n images (or one class with `label`, or a row per class with `labels=all`) as a
@@ -89,8 +105,12 @@ def write_requested_samples(generator: Generator, cfg) -> str:
     interpolate: n rows of `steps` images walking between two random points, as a grid PNG or,
                  when `out` ends in .gif, an animation whose frames are the steps
     traverse:    for each InfoGAN code a grid <out stem>_<code>.png with n rows sweeping it
+    reconstruct: the first n images of `images` through `encoder` and the generator (the decoder):
+                 a grid of inputs over reconstructions, or the reconstructions as PNG files or an .npz
     """
     check_sample_config(cfg)
+    if cfg.mode == "reconstruct":
+        return _write_reconstructions(encoder, generator, cfg, Path(cfg.out))
     if len(generator.sample_shape) == 1 and cfg.mode != "sample":  # a toy checkpoint: G makes points
         raise GanError(f"mode={cfg.mode} draws images, and this checkpoint's generator makes points: use mode=sample")
     write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals}[cfg.mode]
@@ -125,6 +145,23 @@ def _write_traversals(generator: Generator, cfg, out: Path) -> str:
         save_png(image_grid(generate(generator, inputs, cfg.batch_size), nrow=len(inputs["z"]) // cfg.n), path)
         written.append(str(path))
     return f"code traversals to {', '.join(written)}"
+
+
+def _write_reconstructions(encoder: torch.nn.Module, decoder: Generator, cfg, out: Path) -> str:
+    from gan_cli.metrics.image_files import read_images  # (reads PIL and numpy only)
+
+    images = from_uint8(read_images(Path(cfg.images))[: cfg.n])  # (n, C, H, W) in [-1, 1]
+    if tuple(images.shape[1:]) != tuple(decoder.sample_shape):
+        raise GanError(f"images={cfg.images} are {'x'.join(map(str, images.shape[1:]))}, and this checkpoint's model "
+                       f"encodes {'x'.join(map(str, decoder.sample_shape))} images")
+    device = next(decoder.parameters()).device
+    rebuilt = torch.cat([reconstruct(encoder, decoder, chunk.to(device)).cpu() for chunk in images.split(cfg.batch_size)])
+    output_format = NAMED_FORMATS[output_kind(cfg.out)] if cfg.format == "auto" else cfg.format
+    if output_format == "grid":
+        save_png(reconstruction_grid(images, rebuilt, cfg.nrow), out)
+    else:
+        write_images(rebuilt, out, output_format)
+    return f"reconstructions of {len(images)} images of {cfg.images} ({output_format}) to {out}"
 
 
 def drawn_for(generator: Generator, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -28,7 +28,7 @@ from gan_cli.losses.adversarial import CrossEntropyLoss
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
 from gan_cli.models.autoencoder import reconstruct
 from gan_cli.models.base import Generator
-from gan_cli.sampling.files import image_grid, save_png
+from gan_cli.sampling.files import image_grid, reconstruction_grid, save_png
 from gan_cli.sampling.inputs import generate, grid_inputs, seeded_inputs
 
 TOY_POINTS = 2500
@@ -74,14 +74,6 @@ class ReconstructionGrid(SampleGrid):
         pairs = reconstruction_grid(real.float().cpu(), rebuilt.float().cpu(), self.columns)
         save_png(pairs, path.with_name(path.stem + "_reconstructions.png"))
         monitor.add_image("reconstructions", pairs, state.step)
-
-
-def reconstruction_grid(inputs: torch.Tensor, outputs: torch.Tensor, columns: int) -> torch.Tensor:
-    """A grid image (3, H', W') of images (N, C, H, W) in [-1, 1]: rows of `columns` inputs, each
-    above the row of their reconstructions `outputs`."""
-    rows = [part for start in range(0, len(inputs), columns) for part in (inputs[start : start + columns], outputs[start : start + columns])]
-    padded = [torch.cat([row, torch.full((columns - len(row), *row.shape[1:]), -1.0)]) for row in rows]
-    return image_grid(torch.cat(padded), nrow=columns)
 
 
 class GamePicture:
