@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers import save_random_inception, train_tiny
 
@@ -44,3 +45,13 @@ def tiny_run(tmp_path_factory) -> Path:
 def inception_weights(tmp_path_factory) -> Path:
     """A random inception_v3 state_dict (.pth, 109 MB) for features=inception; nothing is downloaded."""
     return save_random_inception(tmp_path_factory.mktemp("inception") / "inception_v3_random.pth")
+
+
+@pytest.fixture
+def one_thread():
+    """Torch computes with one thread during the test: for runs of tiny networks, where a second
+    OpenMP thread only waits at barriers (and on a machine shared with other work spins there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

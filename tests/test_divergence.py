@@ -109,7 +109,7 @@ def first_streak_start(run_dir, steps: int) -> int:
     return next(i + 1 for i in range(len(won)) if all(won[i : i + steps]))
 
 
-def test_a_run_where_d_wins_warns_and_trains_on(tmp_path, caplog):
+def test_a_run_where_d_wins_warns_and_trains_on(tmp_path, caplog, one_thread):
     with caplog.at_level(logging.WARNING):
         train_tiny(tmp_path, [*D_WINS_RUN, "train.steps=20", "train.divergence.steps=5"])
     start = first_streak_start(tmp_path, 5)
@@ -134,7 +134,7 @@ def test_a_run_where_d_wins_stops_with_the_resume_command_of_the_last_good_check
     assert f"step {stopped}/40" not in result.stdout
 
 
-def test_losses_beyond_their_bound_on_a_real_run(tmp_path, caplog):
+def test_losses_beyond_their_bound_on_a_real_run(tmp_path, caplog, one_thread):
     """The same run's G loss climbs past 5 as D wins: with loss_above=5 that is the second sign."""
     with caplog.at_level(logging.WARNING):
         train_tiny(tmp_path, [*D_WINS_RUN, "train.steps=12", "train.divergence.steps=3", "train.divergence.loss_above=5",
@@ -147,7 +147,7 @@ def test_losses_beyond_their_bound_on_a_real_run(tmp_path, caplog):
     assert line.startswith(f"training diverged at step {start}: losses without bound (a loss beyond 5.0 in magnitude)")
 
 
-def test_a_healthy_run_is_never_called_diverged(tmp_path, caplog):
+def test_a_healthy_run_is_never_called_diverged(tmp_path, caplog, one_thread):
     with caplog.at_level(logging.WARNING):  # even a sign of one step would be named
         train_tiny(tmp_path, ["train.divergence.steps=1", "train.steps=8", "log.every=1"])
     assert "diverged" not in caplog.text

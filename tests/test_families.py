@@ -1,6 +1,8 @@
 """The model families, losses and training tricks of issue 3, trained for real on tiny data."""
 
 import logging
+from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,10 +19,11 @@ from gan_cli.sampling.requests import write_requested_samples
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.hparams import hyperparameters
-from gan_cli.training.loop import training_loop
+from gan_cli.training import distributed
+from gan_cli.training.loop import build_training, discriminator_step, generator_step, training_loop, wrong_labels
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.validation import check_train_config
-from tests.helpers import compose_train, resume_tiny, tiny_model, train_tiny
+from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_tiny
 
 MODELS = ["mlp", "dcgan", "cgan", "cgan_mlp", "infogan"]
 LOSSES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge"]
@@ -55,31 +58,123 @@ def test_every_model_trains_with_every_loss(tmp_path, model, loss):
     assert load_checkpoint(tmp_path)["step"] == 2
 
 
+def d_and_g_losses_over_updates(model: str, loss: str, updates: int = 4) -> tuple[list[float], list[float]]:
+    """loss/D before each of `updates` D updates on one real and one fake batch (G fixed), then loss/G
+    before each of `updates` G updates on one batch of latents (D fixed)."""
+    no_dropout = ["model.dropout=0", "model.input_dropout=0"] if model in ("mlp", "cgan_mlp") else []  # noise-free losses
+    overrides = TINY + tiny_model(model) + [f"loss={loss}", "train.precision=fp32", "optimizer.lr=2e-4", *no_dropout]
+    training = build_training(compose_train(overrides), torch.device("cpu"), distributed.current())
+    state, objective = training.state, training.objective
+    if objective.clip is not None:  # a WGAN critic lives in the clipping box (training clips after every update)
+        with torch.no_grad():
+            for param in state.discriminator.parameters():
+                param.clamp_(-objective.clip, objective.clip)
+    real, labels = state.data.next()
+    inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+    with torch.no_grad():
+        fake = state.generator(**inputs)
+    d = [discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)["loss/D"].item() for _ in range(updates)]
+    g = [generator_step(state, objective, state.generator(**inputs), inputs, nullcontext)["loss/G"].item() for _ in range(updates)]
+    return d, g
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_models_d_and_g_terms_move_the_right_way_under_every_loss(model, loss, one_thread):
+    """Each update lowers what it minimises: D's loss over D's updates, G's over G's (a sign flipped in
+    a loss or a wrong network stepped would raise them)."""
+    d, g = d_and_g_losses_over_updates(model, loss)
+    assert d[-1] < d[0], f"loss/D went {d}"
+    assert g[-1] < g[0], f"loss/G went {g}"
+
+
+PRESET_SETTINGS = {  # the paper settings the README's table of presets names, key by key
+    "gan_mnist": {
+        "dataset.name": "mnist", "model.arch": "mlp", "model.g_hidden": [1200, 1200], "model.d_hidden": [240, 240],
+        "model.maxout_pieces": 5, "model.dropout": 0.5, "train.batch_size": 100, "train.d_steps": 1,
+        "optimizer.generator._target_": "torch.optim.Adam", "optimizer.generator.lr": 2e-4, "optimizer.discriminator.lr": 2e-4,
+    },
+    "dcgan_mnist": {
+        "dataset.name": "mnist", "model.arch": "dcgan", "model.init": "dcgan_normal", "loss.name": "nonsaturating",
+        "train.batch_size": 64, "optimizer.generator.lr": 2e-4, "optimizer.generator.betas": [0.5, 0.999],
+    },
+    "cgan_mnist": {
+        "model.name": "cgan", "model.arch": "mlp", "model.conditional": True, "train.batch_size": 100,
+        "optimizer.generator.lr": 2e-4, "optimizer.discriminator.lr": 2e-4,
+    },
+    "infogan_mnist": {
+        "model.name": "infogan", "model.latent_dim": 62, "model.codes.categorical": [10], "model.codes.continuous": 2,
+        "model.codes.weight": 1.0, "optimizer.generator.lr": 1e-3, "optimizer.discriminator.lr": 2e-4,
+    },
+    "wgan_mnist": {
+        "loss.name": "wgan", "loss.clip": 0.01, "optimizer.generator._target_": "torch.optim.RMSprop",
+        "optimizer.generator.lr": 5e-5, "optimizer.discriminator.lr": 5e-5, "train.d_steps": 5, "train.batch_size": 64,
+    },
+    "wgan_gp_mnist": {
+        "loss.name": "wgan_gp", "loss.gradient_penalty": 10.0, "model.d_norm": "none", "optimizer.generator.lr": 1e-4,
+        "optimizer.discriminator.lr": 1e-4, "optimizer.generator.betas": [0.0, 0.9], "optimizer.discriminator.betas": [0.0, 0.9],
+        "train.d_steps": 5,
+    },
+    "lsgan_mnist": {
+        "loss.name": "lsgan", "loss.fake_target": 0.0, "loss.real_target": 1.0, "loss.generator_target": 1.0,
+        "optimizer.generator.lr": 2e-4, "optimizer.generator.betas": [0.5, 0.999],
+    },
+    "hinge_mnist": {
+        "loss.name": "hinge", "model.spectral_norm": True, "optimizer.generator.lr": 2e-4,
+        "optimizer.discriminator.betas": [0.5, 0.999], "train.d_steps": 1,
+    },
+    "dcgan_fashion_mnist": {"dataset.name": "fashion_mnist", "train.epochs": 10, "train.batch_size": 64, "optimizer.generator.lr": 2e-4},
+    "dcgan_cifar10": {
+        "dataset.name": "cifar10", "model.g_width": 64, "train.batch_size": 128, "train.epochs": 25,
+        "optimizer.generator.lr": 2e-4, "optimizer.generator.betas": [0.5, 0.999],
+    },
+    "dcgan_celeba64": {"dataset.name": "celeba", "dataset.image_size": 64, "dataset.crop": 140, "train.batch_size": 128, "train.epochs": 5},
+    "dcgan_stacked_mnist": {
+        "dataset.name": "stacked_mnist", "train.batch_size": 64, "train.epochs": 5, "eval.every": 1000,
+        "eval.metrics": ["stacked_modes"], "eval.best": "modes_kl_uniform",
+    },
+    "gan_gaussians_1d": {
+        "dataset.name": "gaussians_1d", "model.latent_dim": 1, "model.g_hidden": [64, 64], "model.d_hidden": [64, 64],
+        "model.maxout_pieces": 2, "model.dropout": 0.0, "optimizer.generator.lr": 1e-3, "optimizer.generator.betas": [0.5, 0.999],
+        "train.batch_size": 256, "train.steps": 3000,
+    },
+    "gan_ring_2d": {
+        "dataset.name": "ring_2d", "dataset.modes": 8, "dataset.radius": 0.8, "dataset.std": 0.008, "model.latent_dim": 16,
+        "model.g_hidden": [128, 128], "model.d_hidden": [128, 128], "optimizer.generator.lr": 1e-3, "train.batch_size": 256,
+        "train.steps": 5000,
+    },
+    "gan_grid_2d": {
+        "dataset.name": "grid_2d", "dataset.grid_size": 5, "dataset.std": 0.01, "model.g_hidden": [128, 128], "train.steps": 10000,
+    },
+}  # fmt: skip
+
+
+def selected(cfg, key: str):
+    value = OmegaConf.select(cfg, key)
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_SETTINGS))
+def test_every_preset_composes_its_papers_settings(preset):
+    cfg = compose_train([f"experiment={preset}"])
+    check_train_config(cfg)
+    assert {key: selected(cfg, key) for key in PRESET_SETTINGS[preset]} == PRESET_SETTINGS[preset]
+
+
+def test_every_preset_has_its_settings_listed():
+    shipped = {path.stem for path in (Path(__file__).parents[1] / "configs" / "experiment").glob("*.yaml")}
+    assert shipped == set(PRESET_SETTINGS)
+
+
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_runs(tmp_path, mnist_root, preset):
+def test_every_preset_runs(tmp_path, mnist_root, preset, one_thread):
     overrides = [f"experiment={preset}", f"dataset.root={mnist_root}", "train.steps=2", "log.every=1",
                  "samples.every=2", "checkpoint.every=2", "log.progress_bar=false"]
     cfg = compose_train(overrides)
     check_train_config(cfg)
     training_loop(cfg, tmp_path, {"overrides": overrides})
-    assert load_checkpoint(tmp_path)["config"]["model"]["name"] == {
-        "gan_mnist": "gan", "cgan_mnist": "cgan", "infogan_mnist": "infogan"}.get(preset, "dcgan")
-
-
-def test_presets_carry_their_papers_settings():
-    wgan = compose_train(["experiment=wgan_mnist"])
-    assert (wgan.loss.clip, wgan.train.d_steps, wgan.optimizer.generator._target_) == (0.01, 5, "torch.optim.RMSprop")
-    assert wgan.optimizer.discriminator.lr == 5e-5
-    gp = compose_train(["experiment=wgan_gp_mnist"])
-    assert (gp.loss.name, gp.loss.gradient_penalty, gp.model.d_norm, list(gp.optimizer.generator.betas)) == (
-        "wgan_gp", 10.0, "none", [0.0, 0.9])
-    info = compose_train(["experiment=infogan_mnist"])
-    assert (info.optimizer.generator.lr, info.optimizer.discriminator.lr) == (1e-3, 2e-4)
-    assert (list(info.model.codes.categorical), info.model.codes.continuous, info.model.latent_dim) == ([10], 2, 62)
-    gan = compose_train(["experiment=gan_mnist"])
-    assert (gan.model.arch, gan.model.maxout_pieces, gan.train.batch_size) == ("mlp", 5, 100)
-    hinge = compose_train(["experiment=hinge_mnist"])
-    assert hinge.model.spectral_norm and hinge.loss.name == "hinge"
+    trained = OmegaConf.create(load_checkpoint(tmp_path)["config"])
+    assert {key: selected(trained, key) for key in PRESET_SETTINGS[preset]} == PRESET_SETTINGS[preset]  # what it trained with
 
 
 def test_a_wgan_gp_run_is_named_wgan_gp_and_trains_the_wasserstein_critic(tmp_path, caplog):
@@ -135,9 +230,51 @@ def test_conditional_training_grid_has_a_row_per_class(tmp_path):
     assert fixed["y"].tolist() == [k for k in range(10) for _ in range(2)]
 
 
-def test_matching_aware_discriminator_trains(tmp_path):
-    train_tiny(tmp_path, ["model.matching_aware=true", "train.steps=2"], model="cgan")
-    assert load_checkpoint(tmp_path)["step"] == 2
+def mean_scores_under_right_and_wrong_labels(matching_aware: bool, updates: int = 100) -> tuple[float, float]:
+    """Train a conditional DCGAN's D alone (G fixed) for `updates` steps on labelled blobs (fake data:
+    a class is a blob's position), then its mean D(x) on fresh real images under their own labels and
+    under wrong ones."""
+    overrides = TINY + tiny_model("cgan") + ["train.precision=fp32", "dataset.num_samples=512", "train.batch_size=32"]
+    training = build_training(compose_train([*overrides, f"model.matching_aware={matching_aware}"]), torch.device("cpu"), distributed.current())
+    state, objective = training.state, training.objective
+    for _ in range(updates):
+        real, labels = state.data.next()
+        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+        with torch.no_grad():
+            fake = state.generator(**inputs)
+        discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)
+    real, labels = state.data.next()
+    with torch.no_grad():
+        discriminator = state.discriminator.eval()
+        return tuple(torch.sigmoid(discriminator(real, y).logits).mean().item() for y in (labels, wrong_labels(labels, state)))
+
+
+def test_a_matching_aware_discriminator_rejects_real_images_under_wrong_labels(one_thread):
+    right, wrong = mean_scores_under_right_and_wrong_labels(matching_aware=True)
+    assert wrong < 0.5 * right, (right, wrong)  # measured: 0.45 and 0.06
+    right, wrong = mean_scores_under_right_and_wrong_labels(matching_aware=False)
+    assert wrong > 0.9 * right, (right, wrong)  # without the term, a wrong label is no reason to reject (1.0 and 1.0)
+
+
+def test_a_matching_aware_discriminators_loss_counts_mismatched_pairs_as_fakes(one_thread):
+    """loss/D of a matching-aware step is the loss of real images against fakes and real images under
+    wrong labels (drawn from the latent generator, as the step draws them)."""
+    training = build_training(compose_train(TINY + tiny_model("cgan") + ["train.precision=fp32", "model.matching_aware=true"]),
+                              torch.device("cpu"), distributed.current())  # fmt: skip
+    state, objective = training.state, training.objective
+    real, labels = state.data.next()
+    inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+    with torch.no_grad():
+        fake = state.generator(**inputs)
+        rng = state.latent_rng.get_state()
+        d = state.discriminator
+        real_logits, fake_logits = d(real, labels).logits, d(fake, inputs["y"]).logits
+        mismatched = d(real, wrong_labels(labels, state)).logits
+    state.latent_rng.set_state(rng)  # the step draws the same wrong labels
+    loss = discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)["loss/D"].item()
+    adversarial = objective.adversarial
+    assert loss == pytest.approx(adversarial.d_loss(real_logits, torch.cat([fake_logits, mismatched])).item(), rel=1e-5)
+    assert loss != pytest.approx(adversarial.d_loss(real_logits, fake_logits).item(), rel=1e-3)  # not the plain loss
 
 
 def test_replay_buffer_mixes_old_fakes_in():

@@ -44,17 +44,56 @@ def written(point: str) -> list[str]:
     return [f"{point} {stage}" for stage in STAGES]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> tuple[Path, list[str]]:
-    """WALK run without a fault: its run directory and the fault points it passed, in order."""
-    cwd = tmp_path_factory.mktemp("uninterrupted")
-    result = run_forked(*WALK, f"hydra.run.dir={cwd / 'run'}", cwd=cwd, env={TRACE_VARIABLE: str(cwd / "trace")})
+def uninterrupted_run(cwd: Path, args: list[str], env: dict | None = None) -> tuple[Path, list[str]]:
+    """`args` run without a fault into cwd/run: its run directory and the fault points it passed, in order."""
+    result = run_forked(*args, f"hydra.run.dir={cwd / 'run'}", cwd=cwd, env={**(env or {}), TRACE_VARIABLE: str(cwd / "trace")})
     assert result.returncode == 0, result.stderr
     return cwd / "run", (cwd / "trace").read_text().splitlines()
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, list[str]]:
+    return uninterrupted_run(tmp_path_factory.mktemp("uninterrupted"), WALK)
+
+
 def assert_same_weights(run_dir: Path, reference: Path) -> None:
     assert_same_training_state(load_checkpoint(run_dir), load_checkpoint(reference))
+
+
+def assert_every_kill_recovers(args: list[str], reference: Path, points: list[str], cwd: Path, env=lambda run_dir: {}) -> None:
+    """For each point a run of `args` passes: SIGKILL a new run there; the newest complete checkpoint
+    (the last last.pt renamed before the kill; written every 2 steps) must load, and continuing
+    (resume, or the same command again when no checkpoint was complete) must end as `reference`:
+    the same weights, grids, evaluations, and no partial file left. `env(run_dir)`: each run's extra
+    environment."""
+    for index, point in enumerate(points):
+        run_dir = cwd / f"kill{index}"
+        fault = f"{point} {PARTIAL_BYTES}" if point.endswith(" partial") else point
+        killed = run_forked(*args, f"hydra.run.dir={run_dir}", cwd=cwd, env={**env(run_dir), FAULT_VARIABLE: fault})
+        assert killed.returncode == -signal.SIGKILL, f"{point}: {killed.stderr}"
+        complete = sum(p.startswith("checkpoints/last.pt#") and p.endswith("after-rename") for p in points[: index + 1])
+        leftovers = list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))
+        assert bool(leftovers) == point.endswith((" partial", " before-rename")), point
+        if complete:
+            checkpoint = load_checkpoint(run_dir)
+            assert checkpoint["step"] == 2 * complete, point
+            sampler_from_checkpoint(checkpoint)
+            again = run_forked(f"resume={run_dir}", cwd=cwd, env=env(run_dir))
+            assert f"resuming at step {2 * complete}" in again.stdout, point
+        else:
+            refused = run_forked(f"resume={run_dir}", cwd=cwd)
+            assert refused.returncode == 1 and "holds no complete checkpoint" in refused.stderr, point
+            again = run_forked(*args, f"hydra.run.dir={run_dir}", cwd=cwd, env=env(run_dir))  # the same command, from the start
+        assert again.returncode == 0, f"{point}: {again.stderr}"
+        assert ("the partial file of a write that was interrupted" in again.stdout) == bool(leftovers), point
+        assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}")), point
+        assert sorted(p.name for p in (run_dir / "samples").iterdir()) == sorted(p.name for p in (reference / "samples").iterdir())
+        for grid in (run_dir / "samples").iterdir():
+            Image.open(grid).load()  # complete PNG files
+        assert_same_weights(run_dir, reference)
+        if (reference / "metrics.jsonl").exists():
+            assert (run_dir / "metrics.jsonl").read_text() == (reference / "metrics.jsonl").read_text(), point
+            assert load_checkpoint(run_dir / "checkpoints" / "best.pt")["step"] == load_checkpoint(reference / "checkpoints" / "best.pt")["step"]
 
 
 def test_the_walk_covers_every_write_and_every_step(uninterrupted):
@@ -69,35 +108,26 @@ def test_the_walk_covers_every_write_and_every_step(uninterrupted):
 
 
 def test_killed_at_every_point_the_newest_checkpoint_loads_and_resuming_is_bit_identical(uninterrupted, tmp_path):
-    """For each point an uninterrupted run passes: SIGKILL a new run there; the newest complete
-    checkpoint (the last one renamed before the kill) must load, and continuing (resume, or the same
-    command again when no checkpoint was complete) must end with the uninterrupted run's weights."""
-    reference, points = uninterrupted
-    for index, point in enumerate(points):
-        run_dir = tmp_path / f"kill{index}"
-        fault = f"{point} {PARTIAL_BYTES}" if point.endswith(" partial") else point
-        killed = run_forked(*WALK, f"hydra.run.dir={run_dir}", cwd=tmp_path, env={FAULT_VARIABLE: fault})
-        assert killed.returncode == -signal.SIGKILL, f"{point}: {killed.stderr}"
-        complete = sum(p.startswith("checkpoints/last.pt#") and p.endswith("after-rename") for p in points[: index + 1])
-        leftovers = list(run_dir.rglob(f"*{PARTIAL_SUFFIX}"))
-        assert bool(leftovers) == point.endswith((" partial", " before-rename")), point
-        if complete:
-            checkpoint = load_checkpoint(run_dir)
-            assert checkpoint["step"] == 2 * complete, point
-            sampler_from_checkpoint(checkpoint)
-            again = run_forked(f"resume={run_dir}", cwd=tmp_path)
-            assert f"resuming at step {2 * complete}" in again.stdout, point
-        else:
-            refused = run_forked(f"resume={run_dir}", cwd=tmp_path)
-            assert refused.returncode == 1 and "holds no complete checkpoint" in refused.stderr, point
-            again = run_forked(*WALK, f"hydra.run.dir={run_dir}", cwd=tmp_path)  # the same command, from the start
-        assert again.returncode == 0, f"{point}: {again.stderr}"
-        assert ("the partial file of a write that was interrupted" in again.stdout) == bool(leftovers), point
-        assert not list(run_dir.rglob(f"*{PARTIAL_SUFFIX}")), point
-        assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
-        for grid in (run_dir / "samples").iterdir():
-            Image.open(grid).load()  # complete PNG files
-        assert_same_weights(run_dir, reference)
+    assert_every_kill_recovers(WALK, *uninterrupted, tmp_path)
+
+
+# A fuller run for the slow set: evaluations at steps 3 and 6 (metrics.jsonl, best.pt, after the real
+# images' scores are computed and cached), a kept snapshot at step 4, grids at 3 and 6.
+FULL_WALK = [*WALK, "train.steps=6", "samples.every=3", "checkpoint.keep_every=4"]
+FULL_WALK += ["eval.every=3", "eval.required=true", "eval.n=10"]
+
+
+@pytest.mark.slow
+def test_killed_at_every_point_of_an_evaluated_run_loses_nothing(mnist_root, tmp_path):
+    """The uninterrupted run fills the cache of the real images' scores (its writes are atomic like
+    the others); every killed run then finds it filled, and passes the run's own points only."""
+    cache = {"GAN_CLI_CACHE": str(tmp_path / "cache")}
+    reference, points = uninterrupted_run(tmp_path, FULL_WALK, cache)
+    writes = {point.split("#")[0] for point in points if "#" in point}
+    assert {"checkpoints/best.pt", "checkpoints/step_0000004.pt", "samples/step_0000006.png"} <= writes
+    assert any(write.startswith("cache/") for write in writes), writes
+    own_points = [point for point in points if not point.startswith("cache/")]
+    assert_every_kill_recovers(FULL_WALK, reference, own_points, tmp_path, env=lambda run_dir: cache)
 
 
 def test_a_kill_inside_a_partial_file_leaves_exactly_the_bytes_written(tmp_path):

@@ -93,22 +93,31 @@ def test_ema_copies_first_then_averages_with_the_ramped_decay():
     assert ema.updates == 2
 
 
-def compiled_frames() -> int:
+def dynamo_counts() -> tuple[int, int, int]:
+    """(frames Dynamo tried to compile, frames it compiled, graphs it made) in this process so far."""
     from torch._dynamo.utils import counters
 
-    return sum(counters["frames"].values())
+    return counters["frames"]["total"], counters["frames"]["ok"], counters["stats"]["unique_graphs"]
 
 
 @pytest.mark.parametrize("loss", ["nonsaturating", "wgan_gp"])
 def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
+    import torch._dynamo
+
     overrides = ["train.precision=fp32", f"loss={loss}", "train.d_steps=2"]
     eager, compiled = tiny_training(overrides), tiny_training([*overrides, "train.compile=true"])
     assert compiled.state.game.networks["D"]._compiled_call_impl is not None
+    before = dynamo_counts()
     eager_losses, compiled_losses = train(eager, 2), train(compiled, 2)
-    frames = compiled_frames()
+    after_two_steps = dynamo_counts()
+    tried, compiled_frames, graphs = (b - a for a, b in zip(before, after_two_steps))
+    # Compiled for real: every frame Dynamo took on became a graph (a failure that ran eagerly under
+    # suppress_errors would not count as ok): G's, and D's for inputs with and without G's graph.
+    assert tried == compiled_frames > 0 and graphs >= 3, (tried, compiled_frames, graphs)
+    assert not torch._dynamo.config.suppress_errors  # set only while a compiled network runs
     eager_losses += train(eager, 2)
     compiled_losses += train(compiled, 2)  # alternating updates, requires_grad flips, the penalty's double backward
-    assert compiled_frames() == frames, "steps after the first two compiled new graphs"
+    assert dynamo_counts() == after_two_steps, "steps after the first two compiled new graphs"
     for a, b in zip(eager_losses, compiled_losses):
         assert a.keys() == b.keys()
         for name in a:
@@ -116,6 +125,27 @@ def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
     assert largest_difference(weights(eager.state.game.networks["G"]), weights(compiled.state.game.networks["G"])) < 1e-3
     # Compiled in place: the checkpoint's keys are the eager network's.
     assert weights(eager.state.game.networks["D"]).keys() == weights(compiled.state.game.networks["D"]).keys()
+
+
+def test_a_graph_that_fails_to_compile_later_runs_eagerly_and_hides_no_other_error(monkeypatch):
+    import torch._dynamo
+    import torch._inductor.compile_fx as inductor
+
+    training = tiny_training(["train.precision=fp32", "train.compile=true"])  # the compiler's probe passed
+
+    def broken_compiler(*args, **kwargs):
+        raise RuntimeError("the compiler broke")
+
+    monkeypatch.setattr(inductor, "compile_fx", broken_compiler)
+    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)  # no graph comes from the disk cache
+    torch._dynamo.reset()  # nor from this process's earlier compilations
+    before = dynamo_counts()
+    losses = train(training, 2)  # the networks' graphs fail to compile, and run eagerly
+    tried, _, graphs = (b - a for a, b in zip(before, dynamo_counts()))
+    assert tried > 0 and graphs == 0, (tried, graphs)  # Dynamo took the networks on, and made no graph
+    assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in losses)
+    with pytest.raises(Exception, match="the compiler broke"):  # any other compiled function still fails loudly
+        torch.compile(lambda x: x * 3 + 1)(torch.ones(3))
 
 
 def test_compile_where_the_compiler_cannot_run_warns_and_stays_eager(tmp_path):

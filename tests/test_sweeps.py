@@ -24,6 +24,7 @@ from gan_cli.cli.jobs import job_device
 from gan_cli.cli.run_dir import MAX_JOB_DIR, job_dir_name
 from gan_cli.errors import GanError
 from gan_cli.faults import FAULT_VARIABLE
+from gan_cli.validation import check_train_config
 from tests.forked import run_forked
 from tests.helpers import FAST, TrainProcess, assert_user_error, run_cli
 
@@ -252,6 +253,21 @@ def test_an_optuna_search_without_evaluations_is_refused(tmp_path):
     result = run_cli("gan-train", "hparams_search=mnist_lr", *FAST, "eval.every=null", cwd=tmp_path, timeout=60)
     assert_user_error(result, "an Optuna search optimises the value of eval.best, and these runs are not evaluated")
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_submitit
+def test_the_slurm_preset_composes_a_submitit_slurm_launcher_with_one_task_per_gpu():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(version_base="1.3", config_module="gan_cli.configs"):
+        cfg = compose("train", ["launcher=slurm", "hydra.launcher.gpus_per_node=4", "hydra.launcher.nodes=2"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert cfg.hydra.mode.name == "MULTIRUN"  # no -m needed
+    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.nodes) == (4, 4, 2)  # one DDP process per GPU
+    assert (launcher.timeout_min, launcher.max_num_timeout) == (240, 3)  # requeued up to 3 times at the time limit
+    assert "launcher" in cfg.hydra.job.config.override_dirname.exclude_keys  # not in job folder names
+    check_train_config(cfg)
 
 
 @needs_submitit

@@ -12,12 +12,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gan_cli.data.source import DataShape
 from gan_cli.data.toy import toy_mixture
 from gan_cli.errors import GanError
+from gan_cli.losses import build_objective
 from gan_cli.metrics.modes import histogram_modes, mixture_modes, nearest_modes
+from gan_cli.games import build_game
 from gan_cli.sampling.files import write_points
 from gan_cli.sampling.requests import write_requested_samples
 from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
-from gan_cli.training.pictures import kernel_density
+from gan_cli.training.loop import training_loop
+from gan_cli.training.pictures import build_pictures, kernel_density
+from gan_cli.training.rng import seed_everything
 from gan_cli.validation import check_train_config
 from tests.helpers import compose_train, train_tiny
 
@@ -141,6 +145,26 @@ def ring_run(tmp_path_factory):
     return run_dir
 
 
+def logged_modes(run_dir) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    return {name: [(e.step, e.value) for e in events.Scalars(f"modes/{name}")] for name in ("captured", "high_quality")}
+
+
+def modes_of(generator, inputs: dict[str, torch.Tensor], dataset: list[str]) -> dict[str, float]:
+    """The mode metrics of `generator`'s points for `inputs` on the mixture `dataset` selects, computed here."""
+    with torch.no_grad():
+        points = generator.eval()(**inputs)
+    mixture = toy_mixture(compose_train([*dataset, "model=mlp"]).dataset)
+    return mixture_modes(points, mixture.centers, mixture.stds)
+
+
+def modes_of_the_last_picture(run_dir, dataset: list[str]) -> dict[str, float]:
+    """The mode metrics of the checkpoint's raw generator on the picture's fixed inputs."""
+    checkpoint = load_checkpoint(run_dir)
+    return modes_of(sampler_from_checkpoint(checkpoint, use_ema=False), checkpoint["fixed_inputs"], dataset)
+
+
 def test_a_2d_run_draws_points_over_d_and_logs_the_modes(ring_run):
     pictures = sorted(p.name for p in (ring_run / "samples").glob("*.png"))
     assert pictures == ["step_0000003.png", "step_0000006.png"]
@@ -150,10 +174,11 @@ def test_a_2d_run_draws_points_over_d_and_logs_the_modes(ring_run):
     events.Reload()
     assert [e.step for e in events.Images("game")] == [3, 6]
     assert "samples" not in events.Tags()["images"]
-    captured = [e.value for e in events.Scalars("modes/captured")]
-    quality = [e.value for e in events.Scalars("modes/high_quality")]
-    assert len(captured) == len(quality) == 2
-    assert all(0 <= c <= 8 and c == int(c) for c in captured) and all(0 <= q <= 1 for q in quality)
+    logged = logged_modes(ring_run)
+    assert [step for step, _ in logged["captured"]] == [step for step, _ in logged["high_quality"]] == [3, 6]
+    expected = modes_of_the_last_picture(ring_run, RING[:1])  # the values of step 6, computed from its checkpoint
+    assert logged["captured"][-1][1] == expected["captured"]
+    assert logged["high_quality"][-1][1] == pytest.approx(expected["high_quality"], abs=1e-6)
     checkpoint = load_checkpoint(ring_run)
     assert checkpoint["image_shape"] == {"sample_shape": [2], "num_classes": 0}
     assert checkpoint["fixed_inputs"]["z"].shape == (2500, 100)  # the picture's 2,500 generated points
@@ -167,7 +192,28 @@ def test_a_1d_run_draws_the_papers_picture(tmp_path):
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert [e.step for e in events.Images("game")] == [3]
-    assert [e.value for e in events.Scalars("modes/captured")] in ([0.0], [1.0])
+    # Step 3's mode metrics, as logged, are those of the checkpoint's generator on the picture's inputs.
+    expected = modes_of_the_last_picture(tmp_path, ["dataset=gaussians_1d"])
+    logged = logged_modes(tmp_path)
+    assert logged["captured"] == [(3, expected["captured"])]
+    assert logged["high_quality"] == [(3, pytest.approx(expected["high_quality"], abs=1e-6))]
+
+
+def test_the_1d_preset_moves_g_onto_the_data_within_100_steps(tmp_path, one_thread):
+    """A narrow mode at 0.6, far from where the untrained G puts its points (around 0): the first
+    picture, drawn from the untrained G, has almost no point within 3 standard deviations of it; the
+    picture at step 100 has almost all of them there."""
+    mode = ["dataset=gaussians_1d", "dataset.means=[0.6]", "dataset.stds=[0.05]"]
+    overrides = ["experiment=gan_gaussians_1d", *mode, "train.steps=100", "log.progress_bar=false", "checkpoint.every=100"]
+    cfg = compose_train(overrides)
+    seed_everything(cfg.seed)  # the run's initial weights, and its fixed inputs
+    game = build_game(cfg, DataShape((1,), 0))
+    untrained = game.networks[game.sampler]
+    start = modes_of(untrained, build_pictures(cfg, DataShape((1,), 0), game, game.networks).inputs, mode)
+    training_loop(cfg, tmp_path, {"overrides": overrides})
+    (step, captured), (_, quality) = logged_modes(tmp_path)["captured"][-1], logged_modes(tmp_path)["high_quality"][-1]
+    assert start["captured"] == 0 and start["high_quality"] < 0.05, start
+    assert (step, captured) == (100, 1) and quality > 0.9
 
 
 def test_sampling_a_toy_checkpoint_writes_points_or_a_picture(ring_run, tmp_path):

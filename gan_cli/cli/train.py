@@ -73,7 +73,7 @@ def main(cfg: DictConfig) -> float | None:
             checkpoint = load_checkpoint(resume)
             cfg, overrides = resumed_config(checkpoint, overrides)
             check_train_config(cfg)
-            if resumed_sweep and finished(run_dir, checkpoint, cfg):
+            if resumed_sweep and finished(run_dir, checkpoint, cfg):  # one line, which gan-report reads as "finished"
                 log.info(f"Finished {checkpoint['step']} steps before this resume: left as it is. Run directory: {run_dir}")
                 return (checkpoint.get("evaluation") or {}).get("best")
         if parallel.is_main:

@@ -14,7 +14,9 @@ alternating GAN updates, and what this project does about them:
   (gan_cli.losses.regularizers), so the penalty's graph is kept.
 - Where the compiler cannot run (no C++ compiler, no Triton, an unsupported Python), one warning
   says so and the run goes on eagerly; a graph it fails on later also runs eagerly (Dynamo's
-  suppress_errors) instead of stopping the run.
+  suppress_errors) instead of stopping the run. That setting is Dynamo's, for the whole process: it
+  is switched on only while a compiled network runs, so nothing else compiled in the process (a
+  test, a user's own code) has its errors hidden.
 
 mode: torch.compile's mode. On CUDA, `reduce-overhead` also captures CUDA graphs (one launch per
 graph instead of one per kernel: what small MNIST networks are bound by on a GPU); the loop then
@@ -22,6 +24,7 @@ marks the start of every step (torch.compiler.cudagraph_mark_step_begin), after 
 may reuse the previous step's output memory.
 """
 
+import functools
 import logging
 
 import torch
@@ -41,12 +44,24 @@ def compile_networks(networks: tuple[nn.Module, ...], mode: str, device: torch.d
     if problem is not None:
         log.warning(f"train.compile=true, but torch.compile cannot run here ({problem}); training eagerly")
         return False
-    # A graph that fails to compile later runs eagerly, with Dynamo's warning, instead of stopping the run.
-    torch._dynamo.config.suppress_errors = True
     log.info(f"Compiling G and D with torch.compile (mode {mode}): the first steps take longer")
     for network in networks:
         network.compile(mode=mode)
+        network._compiled_call_impl = _failures_run_eagerly(network._compiled_call_impl)
     return True
+
+
+def _failures_run_eagerly(compiled):
+    """`compiled`, calling which a graph that fails to compile runs eagerly (with Dynamo's warning)
+    instead of stopping the run: Dynamo's suppress_errors, set for the call only."""
+    import torch._dynamo
+
+    @functools.wraps(compiled)
+    def call(*args, **kwargs):
+        with torch._dynamo.config.patch(suppress_errors=True):
+            return compiled(*args, **kwargs)
+
+    return call
 
 
 def compiler_problem(device: torch.device) -> str | None:
