@@ -18,7 +18,7 @@ from torch import nn
 from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
-from gan_cli.models import build_generator
+from gan_cli.models import build_generator, build_networks
 from gan_cli.validation import instantiation_targets
 
 FORMAT_VERSION = 1
@@ -110,7 +110,29 @@ def _check_archive(path: Path) -> None:
 
 
 def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Module:
-    """The generator a checkpoint describes, with its EMA weights when asked and present, in eval mode.
+    """The generator a checkpoint describes, with its EMA weights when asked and present, in eval mode."""
+    weights = checkpoint["generator"]
+    if use_ema and checkpoint.get("generator_ema") is not None:
+        weights = checkpoint["generator_ema"]
+    return _network_from_checkpoint(checkpoint, build_generator, weights, "generator")
+
+
+def discriminator_from_checkpoint(checkpoint: dict, trained: bool = True) -> nn.Module:
+    """The discriminator a checkpoint describes, in eval mode: with its trained weights, or (trained=False)
+    freshly initialised as the config says, which draws from torch's global random stream."""
+    if not isinstance(checkpoint.get("discriminator"), dict):
+        raise GanError("the checkpoint holds no discriminator weights (its `discriminator` entry is missing)")
+    loss = checkpoint["config"].get("loss") or {}
+    penalty = bool(loss.get("gradient_penalty") or loss.get("r1"))  # decides d_norm=auto, as in training
+
+    def build(model_cfg, shape):
+        return build_networks(model_cfg, shape, penalty)[1]
+
+    return _network_from_checkpoint(checkpoint, build, checkpoint["discriminator"] if trained else None, "discriminator")
+
+
+def _network_from_checkpoint(checkpoint: dict, build, weights: dict | None, name: str) -> nn.Module:
+    """build(model config, data shape) -> the network, loaded with `weights` (None: as initialised), in eval mode.
 
     Only the checkpoint is needed: the stored config names an architecture of the model registry and
     the stored data shape (`image_shape`) sizes it. The file is untrusted input: a model config that names a Python
@@ -128,30 +150,29 @@ def generator_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> nn.Modu
             "networks are built only from the model registry (model.name), never from a callable named in a file"
         )
     try:
-        generator = build_generator(model_cfg, shape)
+        network = build(model_cfg, shape)
     except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as err:
         raise GanError(f"the checkpoint's model config and image shape describe no buildable model ({err})") from err
-    weights = checkpoint["generator"]
-    if use_ema and checkpoint.get("generator_ema") is not None:
-        weights = checkpoint["generator_ema"]
-    mismatch = _first_mismatch(generator.state_dict(), weights)
+    if weights is None:
+        return network.eval()
+    mismatch = _first_mismatch(network.state_dict(), weights, name)
     if mismatch:
         raise GanError(
             f"the checkpoint's stored config and its weights disagree: {mismatch}; the file was altered, or its "
             "config and weights come from different runs"
         )
     try:
-        generator.load_state_dict(weights)
+        network.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as err:
         raise GanError(f"the checkpoint's weights do not fit the model its config describes: {' '.join(str(err).split())}") from err
-    return generator.eval()
+    return network.eval()
 
 
-def _first_mismatch(expected: dict[str, torch.Tensor], weights) -> str | None:
+def _first_mismatch(expected: dict[str, torch.Tensor], weights, name: str) -> str | None:
     """The first reason `weights` cannot load into a network whose state_dict is `expected`, as one
     phrase (load_state_dict would list every tensor, a dozen lines); None when names and shapes fit."""
     if not isinstance(weights, dict):
-        return f"the generator's weights are a {type(weights).__name__}, not a dict of tensors"
+        return f"the {name}'s weights are a {type(weights).__name__}, not a dict of tensors"
     for name, tensor in expected.items():
         if name not in weights:
             return f"the weights lack {name}, which the model its config describes has"
