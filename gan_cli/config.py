@@ -281,6 +281,7 @@ class SampleConfig:
     ema: bool = MISSING
     batch_size: int = MISSING
     device: str = MISSING
+    terms: Optional[str] = MISSING
 
 
 # --- gan-eval --------------------------------------------------------------------------------------

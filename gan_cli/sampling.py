@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gan_cli.arithmetic import arithmetic_problems, write_arithmetic
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
 from gan_cli.models.base import Generator
@@ -236,6 +237,7 @@ MODE_OUTPUTS = {
     "sample": {"png": "a grid", "npz": "arrays", "folder": "one PNG per image"},
     "interpolate": {"png": "a grid with a row per walk", "gif": "an animation whose frames are the steps"},
     "traverse": {"png": "one grid per code as <name>_<code>.png"},
+    "arithmetic": {"png": "a figure of the terms, their averages and the result"},  # gan_cli.arithmetic
 }
 SAMPLE_MODES = tuple(MODE_OUTPUTS)
 OUT_EXAMPLES = {"png": "out=<name>.png", "npz": "out=<name>.npz", "gif": "out=<name>.gif", "folder": "out=<folder>/"}
@@ -254,6 +256,7 @@ def check_sample_config(cfg) -> None:
         problems.append(f"mode={cfg.mode!r} is not a gan-sample mode; use one of {', '.join(SAMPLE_MODES)}")
     else:
         problems += _label_problems(cfg) + _output_problems(cfg)
+    problems += arithmetic_problems(cfg)
     if problems:
         raise GanError("; ".join(problems))
 
@@ -302,7 +305,8 @@ def write_requested_samples(generator: Generator, cfg) -> str:
     check_sample_config(cfg)
     if len(generator.sample_shape) == 1 and cfg.mode != "sample":  # a toy checkpoint: G makes points
         raise GanError(f"mode={cfg.mode} draws images, and this checkpoint's generator makes points: use mode=sample")
-    write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals}[cfg.mode]
+    write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals,
+             "arithmetic": write_arithmetic}[cfg.mode]
     return write(generator, cfg, Path(cfg.out))
 
 
