@@ -302,6 +302,7 @@ class EvalConfig:
     batch_size: int = MISSING
     data_root: str = MISSING
     device: str = MISSING
+    labels_per_class: List[int] = MISSING
 
 
 def register_configs() -> None:
