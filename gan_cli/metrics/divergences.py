@@ -159,7 +159,7 @@ class GameMeasures:
     def measure(self, fake: torch.Tensor, logits: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
         """Every value for G's points fake (N, D); logits(points (M, D)) -> D's raw outputs (M,)."""
         log_q = partial(kde_log_density, fake, self.h)
-        sampled = smoothed_samples(self.real, self.h), smoothed_samples(fake, self.h)
+        sampled = smoothed_samples(self.real, self.h), smoothed_samples(fake, self.h)  # (N, D) each: the game's samples
         if self.mixture.dim == 1:
             lo, hi = self._extent(fake)
             x = torch.arange(lo, hi, GRID_SPACING * self.h, dtype=torch.float64)
