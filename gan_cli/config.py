@@ -365,6 +365,7 @@ class SampleConfig:
     ema: bool = MISSING
     batch_size: int = MISSING
     device: str = MISSING
+    terms: Optional[str] = MISSING
 
 
 # --- gan-eval --------------------------------------------------------------------------------------
@@ -386,6 +387,7 @@ class EvalConfig:
     batch_size: int = MISSING
     data_root: str = MISSING
     device: str = MISSING
+    labels_per_class: List[int] = MISSING
 
 
 def register_configs() -> None:

@@ -37,13 +37,16 @@ def samples_averaged(checkpoint: dict, use_ema: bool) -> bool:
     return use_ema and (checkpoint.get("ema") or {}).get(sampler) is not None
 
 
-def network_from_checkpoint(checkpoint: dict, name: str | None, use_ema: bool = True) -> nn.Module:
-    """The game's network `name` (None: its sampler) as stored, in eval mode."""
+def network_from_checkpoint(checkpoint: dict, name: str | None, use_ema: bool = True, trained: bool = True) -> nn.Module:
+    """The game's network `name` (None: its sampler) as stored, in eval mode; with trained=False, as
+    freshly initialised by its config instead (drawing from torch's global random stream)."""
     game, networks = _game_networks(checkpoint)
     name = name or game.sampler
     if name not in networks:
         raise GanError(f"the checkpoint's model ({checkpoint['config']['model'].get('name')}) has no network {name!r}")
     network = networks[name]
+    if not trained:
+        return network.eval()
     weights = checkpoint["networks"].get(name)
     if use_ema and (checkpoint.get("ema") or {}).get(name) is not None:
         weights = checkpoint["ema"][name]

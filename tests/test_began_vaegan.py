@@ -9,7 +9,7 @@ import pytest
 
 from gan_cli.errors import GanError
 from gan_cli.inference import sampler_from_checkpoint
-from gan_cli.sampling import seeded_inputs
+from gan_cli.sampling.inputs import seeded_inputs
 from gan_cli.training.checkpoint import load_checkpoint
 from tests.helpers import TINY, run_cli, run_clis, train_checked
 from tests.test_began import TINY_BEGAN

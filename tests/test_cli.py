@@ -97,8 +97,8 @@ def test_bad_input_leaves_no_run_directory(tmp_path):
 
 def test_commands_import_no_library_that_only_some_runs_use():
     """A misspelled override is reported once torch and Hydra have loaded: no command imports
-    torchvision (1.5 s here, since it loads torch's compiler), the compiler or scipy before it uses them."""
-    deferred = ["torchvision", "torch._dynamo", "scipy"]
+    torchvision (1.5 s here, since it loads torch's compiler), the compiler, scipy or scikit-learn before it uses them."""
+    deferred = ["torchvision", "torch._dynamo", "scipy", "sklearn"]
     commands = ", ".join(f"gan_cli.cli.{name}" for name in ("train", "sample", "evaluate", "report"))
     code = f"import sys, {commands}; print(*[name for name in {deferred!r} if name in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

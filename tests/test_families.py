@@ -20,7 +20,7 @@ from gan_cli.inference import sampler_from_checkpoint
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.training.hparams import hyperparameters
 from gan_cli.training import distributed
-from gan_cli.training.loop import build_training, discriminator_step, generator_step, training_loop, wrong_labels
+from gan_cli.training.loop import build_training, training_loop
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.validation import check_train_config
 from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_tiny
@@ -64,17 +64,18 @@ def d_and_g_losses_over_updates(model: str, loss: str, updates: int = 4) -> tupl
     no_dropout = ["model.dropout=0", "model.input_dropout=0"] if model in ("mlp", "cgan_mlp") else []  # noise-free losses
     overrides = TINY + tiny_model(model) + [f"loss={loss}", "train.precision=fp32", "optimizer.lr=2e-4", *no_dropout]
     training = build_training(compose_train(overrides), torch.device("cpu"), distributed.current())
-    state, objective = training.state, training.objective
-    if objective.clip is not None:  # a WGAN critic lives in the clipping box (training clips after every update)
+    state = training.state
+    game, G, D = state.game, state.game.networks["G"], state.game.networks["D"]
+    if game.objective.clip is not None:  # a WGAN critic lives in the clipping box (training clips after every update)
         with torch.no_grad():
-            for param in state.discriminator.parameters():
-                param.clamp_(-objective.clip, objective.clip)
+            for param in D.parameters():
+                param.clamp_(-game.objective.clip, game.objective.clip)
     real, labels = state.data.next()
-    inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+    inputs = G.sample_inputs(len(real), state.rng, real.device)
     with torch.no_grad():
-        fake = state.generator(**inputs)
-    d = [discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)["loss/D"].item() for _ in range(updates)]
-    g = [generator_step(state, objective, state.generator(**inputs), inputs, nullcontext)["loss/G"].item() for _ in range(updates)]
+        fake = G(**inputs)
+    d = [game.discriminator_step(state.updates, real, labels, fake, inputs, state.rng, nullcontext)["loss/D"].item() for _ in range(updates)]
+    g = [game.generator_step(state.updates, G(**inputs), inputs, nullcontext)["loss/G"].item() for _ in range(updates)]
     return d, g
 
 
@@ -236,17 +237,18 @@ def mean_scores_under_right_and_wrong_labels(matching_aware: bool, updates: int 
     under wrong ones."""
     overrides = TINY + tiny_model("cgan") + ["train.precision=fp32", "dataset.num_samples=512", "train.batch_size=32"]
     training = build_training(compose_train([*overrides, f"model.matching_aware={matching_aware}"]), torch.device("cpu"), distributed.current())
-    state, objective = training.state, training.objective
+    state = training.state
+    game, G, D = state.game, state.game.networks["G"], state.game.networks["D"]
     for _ in range(updates):
         real, labels = state.data.next()
-        inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+        inputs = G.sample_inputs(len(real), state.rng, real.device)
         with torch.no_grad():
-            fake = state.generator(**inputs)
-        discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)
+            fake = G(**inputs)
+        game.discriminator_step(state.updates, real, labels, fake, inputs, state.rng, nullcontext)
     real, labels = state.data.next()
     with torch.no_grad():
-        discriminator = state.discriminator.eval()
-        return tuple(torch.sigmoid(discriminator(real, y).logits).mean().item() for y in (labels, wrong_labels(labels, state)))
+        D.eval()
+        return tuple(torch.sigmoid(D(real, y).logits).mean().item() for y in (labels, game.wrong_labels(labels, state.rng)))
 
 
 def test_a_matching_aware_discriminator_rejects_real_images_under_wrong_labels(one_thread):
@@ -261,18 +263,18 @@ def test_a_matching_aware_discriminators_loss_counts_mismatched_pairs_as_fakes(o
     wrong labels (drawn from the latent generator, as the step draws them)."""
     training = build_training(compose_train(TINY + tiny_model("cgan") + ["train.precision=fp32", "model.matching_aware=true"]),
                               torch.device("cpu"), distributed.current())  # fmt: skip
-    state, objective = training.state, training.objective
+    state = training.state
+    game, G, d = state.game, state.game.networks["G"], state.game.networks["D"]
     real, labels = state.data.next()
-    inputs = state.generator.sample_inputs(len(real), state.latent_rng, real.device)
+    inputs = G.sample_inputs(len(real), state.rng, real.device)
     with torch.no_grad():
-        fake = state.generator(**inputs)
-        rng = state.latent_rng.get_state()
-        d = state.discriminator
+        fake = G(**inputs)
+        rng = state.rng.get_state()
         real_logits, fake_logits = d(real, labels).logits, d(fake, inputs["y"]).logits
-        mismatched = d(real, wrong_labels(labels, state)).logits
-    state.latent_rng.set_state(rng)  # the step draws the same wrong labels
-    loss = discriminator_step(state, objective, real, labels, fake, inputs, nullcontext)["loss/D"].item()
-    adversarial = objective.adversarial
+        mismatched = d(real, game.wrong_labels(labels, state.rng)).logits
+    state.rng.set_state(rng)  # the step draws the same wrong labels
+    loss = game.discriminator_step(state.updates, real, labels, fake, inputs, state.rng, nullcontext)["loss/D"].item()
+    adversarial = game.objective.adversarial
     assert loss == pytest.approx(adversarial.d_loss(real_logits, torch.cat([fake_logits, mismatched])).item(), rel=1e-5)
     assert loss != pytest.approx(adversarial.d_loss(real_logits, fake_logits).item(), rel=1e-3)  # not the plain loss
 

@@ -14,7 +14,6 @@ import torch
 from gan_cli import device as devices
 from gan_cli.device import resolve_precision
 from gan_cli.training import distributed
-from gan_cli.training.compiled import compile_networks
 from gan_cli.training.ema import EMA
 from gan_cli.training.loop import build_training
 from tests.disk_data import write_image_folder

@@ -12,7 +12,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gan_cli.data.source import DataShape
 from gan_cli.data.toy import toy_mixture
 from gan_cli.errors import GanError
-from gan_cli.losses import build_objective
 from gan_cli.metrics.modes import histogram_modes, mixture_modes, nearest_modes
 from gan_cli.games import build_game
 from gan_cli.sampling.files import write_points

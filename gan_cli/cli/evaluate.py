@@ -15,6 +15,7 @@ from gan_cli.data.source import DataShape
 from gan_cli.device import select_device
 from gan_cli.errors import GanError
 from gan_cli.files import atomic_write
+from gan_cli.metrics import d_features
 from gan_cli.metrics.evaluator import EVALUATOR_SHA256, require_evaluator_shape
 from gan_cli.metrics.image_files import read_images
 from gan_cli.metrics.inception import require_inception_images
@@ -41,6 +42,8 @@ def main(cfg: DictConfig) -> None:
     with user_errors("gan-eval"):
         metrics = _check(cfg)
         device = select_device(cfg.device)
+        if metrics == [d_features.NAME]:  # D's features as a representation: a probe of D, not of G's images
+            return _probe_discriminator(cfg, device)
         if cfg.ckpt is not None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
@@ -91,6 +94,8 @@ def _check(cfg: DictConfig) -> list[str]:
             "with inception_weights=<path>)"
         )
     metrics = list(cfg.metrics) if cfg.metrics is not None else DEFAULT_METRICS[cfg.features]
+    if d_features.NAME in metrics:
+        return _d_features_check(cfg, metrics)
     problems = evaluation_problems(metrics, cfg.n, None, features=cfg.features)
     if cfg.features == "inception":
         if cfg.inception_weights is None:
@@ -107,6 +112,40 @@ def _check(cfg: DictConfig) -> list[str]:
     if problems:
         raise GanError("; ".join(problems))
     return metrics
+
+
+def _d_features_check(cfg: DictConfig, metrics: list[str]) -> list[str]:
+    """Refuse what metrics=[d_features] cannot do (it probes D with the shipped data, not G's images)."""
+    problems = []
+    if metrics != [d_features.NAME]:
+        problems.append("metrics: d_features probes D and the others score G's images: use metrics=[d_features] alone")
+    if cfg.ckpt is None:
+        problems.append("metrics=[d_features] probes a checkpoint's discriminator: give ckpt=<run or .pt>, not images=")
+    if cfg.features != "evaluator":
+        problems.append("metrics=[d_features] uses D's own features: drop features=inception")
+    if not cfg.labels_per_class or any(k < 1 for k in cfg.labels_per_class):
+        problems.append(f"labels_per_class={list(cfg.labels_per_class)} must be a list of positive counts, such as [10,100,1000]")
+    if cfg.batch_size <= 0:
+        problems.append(f"batch_size={cfg.batch_size} must be positive")
+    if problems:
+        raise GanError("; ".join(problems))
+    return metrics
+
+
+def _probe_discriminator(cfg: DictConfig, device) -> None:
+    """metrics=[d_features]: the linear probe of D's features, printed and written as JSON."""
+    path = checkpoint_path(cfg.ckpt)
+    checkpoint = load_checkpoint(path)
+    log.info(f"Probing the features of the discriminator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
+    report = d_features.probe_checkpoint(
+        checkpoint, f"ckpt={cfg.ckpt}", cfg.data_root, list(cfg.labels_per_class), cfg.seed, device, cfg.batch_size
+    )
+    for line in report.table():
+        log.info(line)
+    record = {"checkpoint": str(path), "step": checkpoint["step"], "seed": cfg.seed, "d_features": report.record()}
+    out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".d_features.json")
+    atomic_write(out, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
+    log.info(f"Wrote {out}")
 
 
 def _require_shape(cfg: DictConfig, metrics: list[str], shape: tuple[int, ...], source: str) -> None:

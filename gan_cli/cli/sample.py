@@ -17,7 +17,7 @@ from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 log = logging.getLogger("gan_cli.sample")
 
 
-@console_script("gan-sample", path_keys=("ckpt", "out"))
+@console_script("gan-sample", path_keys=("ckpt", "out", "terms"))  # terms: quoted too, `[1] - [2]` is no Hydra value
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.configs", config_name="sample")
 def main(cfg: DictConfig) -> None:
     with user_errors("gan-sample"):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_cli.arithmetic import arithmetic_problems, write_arithmetic
 from gan_cli.errors import GanError
 from gan_cli.models.autoencoder import LATENT_SOURCES, reconstruct
 from gan_cli.models.base import Generator
@@ -31,6 +32,7 @@ MODE_OUTPUTS = {
     "interpolate": {"png": "a grid with a row per walk", "gif": "an animation whose frames are the steps"},
     "traverse": {"png": "one grid per code as <name>_<code>.png"},
     "reconstruct": {"png": "a grid of inputs over their reconstructions", "npz": "arrays", "folder": "one PNG per image"},
+    "arithmetic": {"png": "a figure of the terms, their averages and the result"},  # gan_cli.arithmetic
 }
 SAMPLE_MODES = tuple(MODE_OUTPUTS)
 OUT_EXAMPLES = {"png": "out=<name>.png", "npz": "out=<name>.npz", "gif": "out=<name>.gif", "folder": "out=<folder>/"}
@@ -51,6 +53,7 @@ def check_sample_config(cfg) -> None:
         problems += _label_problems(cfg) + _output_problems(cfg) + _reconstruction_problems(cfg)
     if cfg.sampler not in LATENT_SOURCES:
         problems.append(f"sampler={cfg.sampler!r} must be one of {', '.join(LATENT_SOURCES)}")
+    problems += arithmetic_problems(cfg)
     if problems:
         raise GanError("; ".join(problems))
 
@@ -113,7 +116,8 @@ def write_requested_samples(generator: Generator, cfg, encoder: torch.nn.Module 
         return _write_reconstructions(encoder, generator, cfg, Path(cfg.out))
     if len(generator.sample_shape) == 1 and cfg.mode != "sample":  # a toy checkpoint: G makes points
         raise GanError(f"mode={cfg.mode} draws images, and this checkpoint's generator makes points: use mode=sample")
-    write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals}[cfg.mode]
+    write = {"sample": _write_samples, "interpolate": _write_interpolations, "traverse": _write_traversals,
+             "arithmetic": write_arithmetic}[cfg.mode]
     return write(generator, cfg, Path(cfg.out))
 
 
@@ -128,7 +132,7 @@ def _write_samples(generator: Generator, cfg, out: Path) -> str:
 
 
 def _write_interpolations(generator: Generator, cfg, out: Path) -> str:
-    labels = _label_batch(generator, cfg.label, cfg.n)
+    labels = label_batch(generator, cfg.label, cfg.n)
     inputs = interpolation_inputs(generator, cfg.n, cfg.steps, cfg.seed, cfg.interpolation, labels)
     images = generate(generator, inputs, cfg.batch_size)  # (n * steps, C, H, W), row by row
     if output_kind(out) == "gif":
@@ -181,10 +185,10 @@ def _requested_inputs(generator: Generator, cfg) -> tuple[dict[str, torch.Tensor
     if cfg.labels == "all":
         _require_conditional(generator, "labels=all")
         return class_grid_inputs(generator, cfg.nrow, cfg.seed), cfg.nrow
-    return seeded_inputs(generator, cfg.n, cfg.seed, _label_batch(generator, cfg.label, cfg.n)), cfg.nrow
+    return seeded_inputs(generator, cfg.n, cfg.seed, label_batch(generator, cfg.label, cfg.n)), cfg.nrow
 
 
-def _label_batch(generator: Generator, label: int | None, n: int) -> torch.Tensor | None:
+def label_batch(generator: Generator, label: int | None, n: int) -> torch.Tensor | None:
     """`n` copies of `label` for a conditional generator, or None when no label was asked for."""
     if label is None:
         return None

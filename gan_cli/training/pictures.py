@@ -14,6 +14,7 @@ training). Scalars: modes/captured and modes/high_quality (gan_cli.metrics.modes
 """
 
 import math
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from gan_cli.data.toy import GaussianMixture, toy_mixture
 from gan_cli.figures import LIMIT, DensityPanel, density_figure, figure_image, scatter_figure
 from gan_cli.games.base import Game
 from gan_cli.losses.adversarial import CrossEntropyLoss
+from gan_cli.metrics.divergences import GameMeasures, caption
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
 from gan_cli.models.autoencoder import reconstruct
 from gan_cli.models.base import Generator
@@ -85,6 +87,7 @@ class GamePicture:
         self.real, _ = mixture.sample(TOY_POINTS, seed)
         self.loss = loss  # the adversarial loss: how D's logits read as scores
         self.probability = isinstance(self.loss, CrossEntropyLoss)  # D's score is then a probability
+        self.measures = GameMeasures(mixture, self.real, cross_entropy=self.probability)  # JSD, KL, W1, the game's values
 
     def write(self, state, path: Path, monitor) -> None:
         networks = state.game.networks
@@ -94,6 +97,8 @@ class GamePicture:
             f"step {state.step}: {modes['captured']}/{len(self.mixture.centers)} modes, "
             f"{100 * modes['high_quality']:.0f}% high quality"
         )
+        measured = self.measures.measure(fake, partial(self._scores, networks["D"], raw=True))
+        title = f"{title}\n{caption(measured)}"
         if self.mixture.dim == 1:
             figure = density_figure(self._density_panel(state, fake), title)
         else:
@@ -106,6 +111,8 @@ class GamePicture:
         monitor.add_image("game", image, state.step)
         monitor.add_scalar("modes/captured", modes["captured"], state.step)
         monitor.add_scalar("modes/high_quality", modes["high_quality"], state.step)
+        for name, value in measured.items():
+            monitor.add_scalar(name, value, state.step)
 
     def _density_panel(self, state, fake: torch.Tensor) -> DensityPanel:
         x = torch.linspace(-LIMIT, LIMIT, CURVE_POINTS)
@@ -126,13 +133,14 @@ class GamePicture:
         return 2 * quantile - 1, fake[picked, 0]
 
     @torch.no_grad()
-    def _scores(self, discriminator: nn.Module, points: torch.Tensor) -> torch.Tensor:
-        """D's score of points (M, D), computed in eval mode (no dropout); on the CPU."""
+    def _scores(self, discriminator: nn.Module, points: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        """D's score of points (M, D) (raw: its logits), computed in eval mode (no dropout); on the CPU."""
         was_training = discriminator.training
         discriminator.eval()
         try:
             device = next(discriminator.parameters()).device
-            return self.loss.score(discriminator(points.to(device)).logits.float()).cpu()
+            logits = discriminator(points.to(device)).logits.float().cpu()
+            return logits if raw else self.loss.score(logits)
         finally:
             discriminator.train(was_training)
 
