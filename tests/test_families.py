@@ -124,6 +124,27 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
         "loss.name": "hinge", "model.spectral_norm": True, "optimizer.generator.lr": 2e-4,
         "optimizer.discriminator.betas": [0.5, 0.999], "train.d_steps": 1,
     },
+    "began_mnist": {
+        "dataset.name": "mnist", "model.name": "began", "model.width": 32, "model.depth": 1, "model.latent_dim": 64,
+        "model.hidden_dim": 64, "model.gamma": 0.7, "model.lambda_k": 0.02, "model.k_init": 0.0, "optimizer.generator.lr": 2e-4,
+        "optimizer.generator.betas": [0.5, 0.999], "train.batch_size": 32, "train.epochs": 2,
+    },
+    "vaegan_mnist": {
+        "dataset.name": "mnist", "model.name": "vaegan", "model.latent_dim": 16, "model.width": 64, "model.d_width": 64,
+        "model.d_norm": "batch", "model.feature_layer": 2, "model.gamma": 0.01, "model.judge_reconstructions": True,
+        "loss.name": "nonsaturating", "optimizer.generator.lr": 2e-4, "train.batch_size": 64, "train.epochs": 2,
+    },
+    "vae_mnist": {
+        "dataset.name": "mnist", "model.name": "vae", "model.width": 32, "model.latent_dim": 16, "model.likelihood": "bernoulli",
+        "model.beta": 1.0, "optimizer.generator.lr": 1e-3, "optimizer.generator.betas": [0.9, 0.999], "train.batch_size": 128,
+        "train.epochs": 3,
+    },
+    "vae_gaussian_mnist": {"model.name": "vae", "model.likelihood": "gaussian", "model.gaussian_std": 1.0, "model.learn_std": False},
+    "vae_2stage_mnist": {
+        "model.name": "vae", "model.likelihood": "gaussian", "model.learn_std": True, "model.second_stage.steps": 3000,
+        "model.second_stage.hidden": 256, "model.second_stage.layers": 2,
+    },
+    "ae_mnist": {"model.name": "ae", "model.game": "autoencoder", "model.likelihood": "bernoulli", "model.mixture_components": 10},
     "dcgan_fashion_mnist": {"dataset.name": "fashion_mnist", "train.epochs": 10, "train.batch_size": 64, "optimizer.generator.lr": 2e-4},
     "dcgan_cifar10": {
         "dataset.name": "cifar10", "model.g_width": 64, "train.batch_size": 128, "train.epochs": 25,

@@ -114,7 +114,7 @@ def test_every_metric_value_has_a_direction_and_the_choice_is_checked():
         assert set(metric(scores, scores, 0)) == set(VALUES[name]), name
     assert evaluation_problems(["fid", "kid"], 100, "kid", "eval.") == []
     assert evaluation_problems(["fid", "lpips"], 20_000, "precision", "eval.") == [
-        "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage, stacked_modes",
+        "eval.metrics: 'lpips' is not a metric; use any of fid, kid, is, precision_recall, coverage, stacked_modes, reconstruction",
         "eval.n=20000 must be 10 to 10000 (the real-data floor uses as many MNIST test images)",
         "eval.best='precision' is not a value of eval.metrics=['fid', 'lpips']; use one of fid or add its metric "
         "to eval.metrics",

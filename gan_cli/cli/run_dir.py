@@ -68,13 +68,25 @@ def config_subdir_for(resume: str | None, timestamp: str, output_dir: str | None
     if output_dir is None:
         first = resume is None
     else:
-        first = not (Path(output_dir) / ".hydra" / "overrides.yaml").is_file()
+        first = not _recorded_by_an_earlier_command(Path(output_dir) / ".hydra" / "overrides.yaml")
     return ".hydra" if first else f".hydra/resume_{timestamp}"
 
 
+def _recorded_by_an_earlier_command(record: Path) -> bool:
+    """Whether `record` was written before this command started. Under torchrun, rank 0 of this same
+    command may have written it a moment ago: after the start time all its processes share."""
+    try:
+        return record.stat().st_mtime < _started()
+    except FileNotFoundError:
+        return False
+
+
+def _started() -> float:
+    return float(os.environ.get(distributed.START_TIME_VARIABLE, STARTED))
+
+
 def start_time(pattern: str) -> str:
-    started = float(os.environ.get(distributed.START_TIME_VARIABLE, STARTED))
-    return time.strftime(pattern, time.localtime(started))
+    return time.strftime(pattern, time.localtime(_started()))
 
 
 def job_dir_name(number: int, overrides: str, resume: str | None = None) -> str:
