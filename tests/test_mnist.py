@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import compose_train
 from gan_cli.training.loop import training_loop
 
 
+@pytest.mark.slow
 def test_dcgan_learns_on_real_mnist(mnist_root, tmp_path):
     overrides = [
         f"dataset.root={mnist_root}",

@@ -261,11 +261,12 @@ def test_inner_convolutions_compute_bf16_weight_gradients_as_matmuls(layers, inp
 def test_matmul_gradients_are_exact_and_twice_differentiable(transposed, part):
     """The gradients computed as matmuls (conv2d_weight_gradient, conv_transpose2d_as_matmul) match
     finite differences, and so do their own gradients (a gradient penalty's double backward)."""
-    x = torch.randn((3, 4, 5, 5) if transposed else (3, 4, 10, 10), dtype=torch.double, requires_grad=True)
-    weight = torch.randn(4, 3, 4, 4, dtype=torch.double, requires_grad=True)  # (C_in, C_out) or (C_out, C_in): 4 in
+    # Small: gradgradcheck's cost grows with inputs x outputs (3 in, 2 out channels; 3x3 <-> 6x6 maps).
+    x = torch.randn((2, 3, 3, 3) if transposed else (2, 3, 6, 6), dtype=torch.double, requires_grad=True)
+    weight = torch.randn(3, 2, 4, 4, dtype=torch.double, requires_grad=True)  # (C_in, C_out) or (C_out, C_in): 3 in
     if not transposed:
         weight = weight.detach().transpose(0, 1).contiguous().requires_grad_()
-    bias = torch.randn(3, dtype=torch.double, requires_grad=True)
+    bias = torch.randn(2, dtype=torch.double, requires_grad=True)
 
     def layer(x, weight, bias):
         return _ConvolutionWithMatmulGradient.apply(x, weight, bias, (2, 2), (1, 1), transposed, part)

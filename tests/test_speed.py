@@ -99,6 +99,7 @@ def dynamo_counts() -> tuple[int, int, int]:
     return counters["frames"]["total"], counters["frames"]["ok"], counters["stats"]["unique_graphs"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["nonsaturating", "wgan_gp"])
 def test_compiled_steps_match_eager_steps_and_compile_only_once(loss):
     import torch._dynamo
@@ -197,6 +198,7 @@ def test_cpu_steps_reuse_freed_memory_instead_of_faulting_pages_in():
     assert float(result.stdout.split()[-1]) < 1000, result.stdout
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs_end_to_end(mnist_root, tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--tiny", "--data-root", str(mnist_root)],

@@ -222,6 +222,7 @@ needs_submitit = pytest.mark.skipif(find_spec("hydra_plugins.hydra_submitit_laun
 needs_joblib = pytest.mark.skipif(find_spec("hydra_plugins.hydra_joblib_launcher") is None, reason="the joblib extra is not installed")
 
 
+@pytest.mark.slow
 @needs_optuna
 @pytest.mark.filterwarnings("ignore:Deprecated API features detected")  # optuna 2 on SQLAlchemy 1.4, as pinned
 def test_an_optuna_search_records_failed_trials_and_completes(tmp_path, mnist_root):
@@ -270,6 +271,7 @@ def test_the_slurm_preset_composes_a_submitit_slurm_launcher_with_one_task_per_g
     check_train_config(cfg)
 
 
+@pytest.mark.slow
 @needs_submitit
 def test_the_submitit_local_launcher_runs_a_sweep(tmp_path):
     result = run_cli(
