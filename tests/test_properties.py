@@ -25,6 +25,8 @@ from tests.helpers import compose_train
 # Parsing is cheap; composing a config takes a few milliseconds.
 MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Whole command lines composed by Hydra take about 2 s each: fewer of them (the @examples always run).
+SOME = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Bytes that mostly look like IDX headers (so the checks past the magic number get exercised),
 # followed by random data; plus plain random bytes.
@@ -216,7 +218,7 @@ VALUES = (
 any_override = st.builds(lambda prefix, key, value: f"{prefix}{key}={value}", st.sampled_from(["", "+", "++", "~"]), st.sampled_from(KEYS), VALUES)
 
 
-@FEW
+@SOME
 @given(st.lists(any_override | st.text(max_size=30), max_size=3))
 # Found by this test: Hydra crashes on a number as a group's option; unresolvable or mistyped
 # interpolations and values forced in with + reached the value checks.
@@ -226,6 +228,7 @@ any_override = st.builds(lambda prefix, key, value: f"{prefix}{key}={value}", st
 @example(["log.every=${x}"])
 @example(["checkpoint.every=${oc.env:HOME}"])
 @example(["+dataset.image_size=dcgan"])
+@example(["loss=[]", "++loss.clip=0"])  # a group emptied, then one of its keys forced in
 def test_any_command_line_gives_a_one_line_message_or_none(args):
     """Whatever the command line, gan-train's checks end with one line (Hydra's errors made one by
     gan-train, or GanError), never another exception, which Hydra would print as a traceback."""

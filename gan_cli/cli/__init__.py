@@ -198,7 +198,8 @@ def check_group_choices(args: list[str]) -> None:
 
 
 def _names_options(value, is_delete: bool) -> bool:
-    """An option name, a list of them (groups that take several), or nothing after `~group`."""
+    """An option name, a list of them (groups that take several; not none: `loss=[]` would leave the
+    group without its settings), or nothing after `~group`."""
     if is_delete:
         return value is None or isinstance(value, str)
-    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    return isinstance(value, str) or (isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value))
