@@ -152,6 +152,7 @@ def test_a_new_sweep_never_touches_an_existing_one(cli_run, tmp_path):
     assert snapshot(sweep) == before and list(tmp_path.iterdir()) == [sweep]
 
 
+@pytest.mark.slow
 def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path):
     """Two runs and two sweeps given one start time (the variable through which torchrun's processes
     share theirs): each command writes into a folder of its own, the second `<time>_2`."""

@@ -45,6 +45,7 @@ def test_eval_an_npz_of_real_digits_scores_near_the_floor(mnist_root, tmp_path):
     assert metrics["fid"]["value"] < 3 * metrics["fid"]["floor"] + 0.5  # real digits: about the floor
 
 
+@pytest.mark.slow
 def test_png_folder_and_npz_of_the_same_samples_score_alike(tiny_run, mnist_root, tmp_path):
     # gan-sample's PNGs are RGB (three equal channels) and rounded by torchvision, its .npz by
     # gan_cli: a pixel may differ by one level, so the values agree closely rather than exactly.

@@ -188,6 +188,7 @@ def test_every_preset_has_its_settings_listed():
     assert shipped == set(PRESET_SETTINGS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs(tmp_path, mnist_root, preset, one_thread):
     overrides = [f"experiment={preset}", f"dataset.root={mnist_root}", "train.steps=2", "log.every=1",

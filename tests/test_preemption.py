@@ -76,6 +76,7 @@ def test_under_slurm_sigterm_writes_last_pt_and_leaves_the_requeue_to_slurm(tmp_
     assert not (tmp_path / "bin" / "scontrol.args").exists()  # scancel sends SIGTERM too: never requeue on it
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_spec("hydra_plugins.hydra_submitit_launcher") is None, reason="the slurm extra is not installed")
 def test_a_submitit_job_preempted_by_sigusr2_is_requeued_and_continues_from_its_last_checkpoint(tmp_path):
     """As on SLURM, with submitit's local executor: SIGUSR2 after step 3 (the job's own process signals

@@ -204,6 +204,7 @@ def test_a_missing_plugin_names_the_extra_to_install(monkeypatch):
     check_plugins(["loss=hinge", "launcher"])  # nothing to check
 
 
+@pytest.mark.slow
 def test_a_restarted_job_continues_its_own_run(tmp_path):
     """As SLURM requeues a job: the same command, in the same folder, with SLURM_RESTART_COUNT set. (The
     same command without it is refused: test_cli.test_a_new_run_never_touches_an_existing_one.)"""
