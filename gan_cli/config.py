@@ -194,6 +194,7 @@ class VAEGANConfig(FamilyConfig):
     d_norm: str = MISSING
     feature_layer: int = MISSING  # l: D's stage whose output measures reconstructions
     gamma: float = MISSING  # the decoder's weight of the feature reconstruction against the GAN term
+    beta: float = MISSING  # the encoder's weight of the KL term against the feature reconstruction
     judge_reconstructions: bool = MISSING  # D also sees reconstructions as fakes (the paper)
 
 

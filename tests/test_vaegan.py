@@ -65,10 +65,10 @@ def by_hand(loss, network):
 
 
 def test_the_gradient_split_is_the_papers():
-    """encoder: grad(KL + L_llike), with no GAN part; decoder: gamma grad(L_llike) + grad(GAN's generator
+    """encoder: grad(beta KL + L_llike), with no GAN part; decoder: gamma grad(L_llike) + grad(GAN's generator
     side); D: grad(GAN's discriminator side). The gradients the step applies, against gradients by hand."""
-    gamma = 0.3
-    cfg = compose_train(TINY + TINY_VAEGAN + [f"model.gamma={gamma}"])
+    gamma, beta = 0.3, 4.0
+    cfg = compose_train(TINY + TINY_VAEGAN + [f"model.gamma={gamma}", f"model.beta={beta}"])
     torch.manual_seed(0)
     game = VAEGANGame(cfg, SHAPE)
     encoder, decoder, discriminator = (game.networks[name] for name in ("encoder", "decoder", "D"))
@@ -90,7 +90,7 @@ def test_the_gradient_split_is_the_papers():
     kl = kl_to_standard_normal(mean, log_var)
     gan_g = game.adversarial.g_loss(torch.cat([prior_logits, rec_logits]))
 
-    encoder_expected = [a + b for a, b in zip(by_hand(kl, encoder), by_hand(llike, encoder))]
+    encoder_expected = [beta * a + b for a, b in zip(by_hand(kl, encoder), by_hand(llike, encoder))]
     encoder_gan = by_hand(gan_g, encoder)
     assert sum(g.abs().sum() for g in encoder_gan) > 1e-6  # the GAN term would reach the encoder, were it not cut
     for got, want in zip(updates.grads["encoder"], encoder_expected):

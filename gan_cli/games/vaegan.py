@@ -14,7 +14,7 @@ which is the generator (optimizer `generator`), and the discriminator D (optimiz
 
 and each network descends its own part (the paper's Algorithm 1):
 
-    encoder:       L_prior + L_llike                 (no GAN term reaches it)
+    encoder:       beta L_prior + L_llike            (no GAN term reaches it; the paper's beta: 1)
     decoder:       gamma L_llike + L_GAN's generator side on the fakes
     discriminator: L_GAN's discriminator side
 
@@ -61,7 +61,7 @@ class VAEGANGame(Game):
     def __init__(self, cfg: DictConfig, shape: DataShape):
         super().__init__(cfg, shape)
         self.adversarial = build_adversarial_loss(cfg.loss)
-        self.gamma = cfg.model.gamma
+        self.gamma, self.beta = cfg.model.gamma, cfg.model.beta
         self.layer = cfg.model.feature_layer
         self.judge_reconstructions = cfg.model.judge_reconstructions
 
@@ -92,7 +92,7 @@ class VAEGANGame(Game):
                 _, rec_features = discriminator.judge(decoder(z), self.layer)
             prior = kl_to_standard_normal(mean, log_var)
             llike = feature_error(rec_features, real_features).mean()
-            updates.apply("encoder", prior + llike)
+            updates.apply("encoder", self.beta * prior + llike)
 
         # Decoder: gamma L_llike + the generator's side of L_GAN, from the same codes (detached).
         z_prior = decoder.sample_inputs(len(real), rng, real.device)  # {"z": (B, latent_dim)}
@@ -115,7 +115,7 @@ class VAEGANGame(Game):
         d_loss = self.adversarial.d_loss(real_logits, fake_logits)
         updates.apply("discriminator", d_loss)
         return {
-            "loss/encoder": (prior + llike).detach(),
+            "loss/encoder": (self.beta * prior + llike).detach(),
             "loss/decoder": (self.gamma * decoder_llike + gan).detach(),
             "loss/D": d_loss.detach(),
             "vaegan/kl": prior.detach(),
