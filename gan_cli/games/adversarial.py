@@ -11,8 +11,8 @@ deviation, are D's architecture: gan_cli.models.minibatch):
   the distance between the batch means of D's last hidden features on real and on fake samples;
 - an unrolled D (Metz et al. 2017, train.unroll_steps=K): G's loss is taken against a copy of D
   trained K steps ahead, which anticipates how D would answer a G that crowds onto one mode. This
-  is the first-order version of the paper's released code: G's gradient flows through the copy's
-  final weights only, not back through its K updates.
+  is the first-order approximation of the paper's method: G's gradient flows through the copy's
+  final weights only, not back through its K updates (which would cost second-order gradients).
 """
 
 import torch
