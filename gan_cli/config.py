@@ -119,6 +119,8 @@ class ModelConfig(FamilyConfig):
     matching_aware: bool = False
     codes: CodesConfig = field(default_factory=CodesConfig)
     spectral_norm: bool = False
+    minibatch_std: bool = False  # D's head also reads the batch's mean feature std (ProGAN)
+    pack: int = 1  # D judges m samples at once (PacGAN)
 
 
 @dataclass
@@ -206,6 +208,7 @@ class LossConfig:
     name: str = MISSING
     gradient_penalty: float = 0.0
     r1: float = 0.0
+    generator_objective: str = "adversarial"  # adversarial (the loss's g_loss) | feature_matching
 
 
 @dataclass
@@ -288,6 +291,7 @@ class TrainLoopConfig:
     steps: Optional[int] = MISSING
     epochs: float = MISSING
     d_steps: int = MISSING
+    unroll_steps: int = MISSING
     ema_decay: Optional[float] = MISSING
     precision: str = MISSING
     channels_last: bool = MISSING

@@ -13,6 +13,7 @@ from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
 from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
+from gan_cli.losses.feature_matching import GENERATOR_OBJECTIVES
 from gan_cli.losses.likelihood import LIKELIHOODS
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.models import ARCHITECTURES
@@ -37,6 +38,7 @@ POSITIVE_KEYS = (
     "optimizer.generator.lr",
     "optimizer.discriminator.lr",
     "model.latent_dim",
+    "model.pack",
     "model.g_width",
     "model.d_width",
     "model.hidden_dim",
@@ -65,6 +67,7 @@ POSITIVE_KEYS = (
 )
 NON_NEGATIVE_KEYS = (
     "train.replay_size",
+    "train.unroll_steps",
     "train.max_skipped_steps",
     "loss.gradient_penalty",
     "loss.r1",
@@ -179,6 +182,7 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "model.init": tuple(INIT_SCHEMES),
         "model.d_norm": ("auto", *D_NORMS),
         "loss.name": tuple(LOSSES),
+        "loss.generator_objective": GENERATOR_OBJECTIVES,
         "model.likelihood": LIKELIHOODS,
     }
     return [
@@ -211,10 +215,10 @@ def _game_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")
     if not game.uses_d_steps:
-        for key, neutral in (("train.d_steps", 1), ("train.replay_size", 0)):
+        for key, neutral in (("train.d_steps", 1), ("train.replay_size", 0), ("train.unroll_steps", 0)):
             if _get(cfg, key) != neutral:
-                problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat or replay "
-                                f"fakes to; leave it at {neutral}")
+                problems.append(f"{key}={_get(cfg, key)}: {family} has no discriminator updates to repeat, unroll or "
+                                f"replay fakes to; leave it at {neutral}")
     return problems
 
 
@@ -245,6 +249,9 @@ def _vaegan_problems(cfg: DictConfig) -> list[str]:
     if loss.gradient_penalty or loss.r1 or _get(cfg, "loss.clip") is not None or getattr(LOSSES.get(loss.name), "critic", False):
         problems.append(f"loss={loss.name}: model=vaegan trains its D without weight clipping or gradient penalties; "
                         "use loss=nonsaturating (the default), minimax, lsgan or hinge")
+    if loss.generator_objective != "adversarial":
+        problems.append(f"loss.generator_objective={loss.generator_objective}: model=vaegan's decoder has its own "
+                        "objective (D's features of reconstructions against the GAN term); leave it at adversarial")
     layer, image_size = _get(cfg, "model.feature_layer"), _get(cfg, "dataset.image_size") or 28
     try:
         layers = resolution_stages(image_size)[1]
@@ -307,6 +314,7 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
     if penalized and _get(cfg, "model.d_norm") == "batch":
         problems.append("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
                         "norm mixes samples; set model.d_norm=layer, none or auto")
+    problems += _packing_problems(cfg)
     if model.arch == "dcgan" and is_vector_dataset(cfg.dataset.name):
         problems.append(
             f"dataset={cfg.dataset.name} holds points, not images, and model.arch=dcgan is convolutional: use "
@@ -315,3 +323,20 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
     if model.arch == "dcgan":
         problems += _image_size_problems(cfg)
     return problems
+
+
+def _packing_problems(cfg: DictConfig) -> list[str]:
+    """PacGAN's D judges m-tuples: the batches must split into them, and each sample must not need
+    a judgement of its own."""
+    pack, batch_size = _get(cfg, "model.pack"), _get(cfg, "train.batch_size")
+    if not isinstance(pack, int) or pack <= 1:  # a non-positive m is reported with the positive keys
+        return []
+    problems = []
+    if isinstance(batch_size, int) and batch_size > 0 and batch_size % pack:
+        problems.append(f"model.pack={pack} must divide train.batch_size={batch_size}: D judges the real and the fake "
+                        f"batches in {pack}-tuples; use a batch size that is a multiple of {pack}")
+    if cfg.model.name == "infogan":
+        problems.append(f"model.pack={pack} with model=infogan: InfoGAN's Q head reads each sample's codes back, and a "
+                        "packed D sees m samples as one; use model.pack=1")
+    return problems
+

@@ -56,7 +56,7 @@ def test_npz_of_a_conditional_model_holds_the_label_of_each_image(cgan_run, tmp_
     assert arrays["labels"].tolist() == inputs["y"].tolist() and len(set(arrays["labels"].tolist())) > 1
     assert np.array_equal(arrays["images"], to_uint8(generate(generator, inputs)).permute(0, 2, 3, 1).numpy())
     assert read_images(tmp_path / "drawn.npz").shape == (12, 1, 28, 28)  # gan-eval still reads it
-    sample(cgan_run, tmp_path, "labels=all", "nrow=2", "out=classes.npz")
+    sample(cgan_run, tmp_path, "labels=all", "n=20", "out=classes.npz")
     assert np.load(tmp_path / "classes.npz")["labels"].tolist() == [k for k in range(10) for _ in range(2)]
 
 
@@ -138,10 +138,20 @@ def test_gan_sample_command_refuses_before_reading_the_checkpoint(cgan_run, tmp_
 
 
 def test_labels_all_is_a_row_per_class(cgan_run, tmp_path):
-    sample(cgan_run, tmp_path, "labels=all", "nrow=5", "out=classes.png")
+    sample(cgan_run, tmp_path, "labels=all", "n=50", "out=classes.png")
     assert Image.open(tmp_path / "classes.png").size == (2 + 5 * 30, 2 + 10 * 30)  # 5 columns, 10 rows
     inputs = class_grid_inputs(sampler_from_checkpoint(load_checkpoint(cgan_run)), 5, seed=0)
     assert inputs["y"].view(10, 5).T.tolist() == [list(range(10))] * 5
+
+
+def test_labels_all_makes_n_images_in_all_and_refuses_an_n_the_classes_cannot_share(cgan_run, tmp_path):
+    summary = sample(cgan_run, tmp_path, "labels=all", "n=20", "out=x.npz")
+    arrays = np.load(tmp_path / "x.npz")
+    assert summary.startswith("20 images (npz)") and arrays["images"].shape == (20, 28, 28, 1)
+    assert np.bincount(arrays["labels"]).tolist() == [2] * 10
+    with pytest.raises(GanError, match=r"n=15 with labels=all: this model has 10 classes, .* use for example n=10 or n=20"):
+        sample(cgan_run, tmp_path, "labels=all", "n=15", "out=y.npz")
+    assert not (tmp_path / "y.npz").exists()
 
 
 def test_label_requests_are_checked(cgan_run, infogan_run, tmp_path):
@@ -197,8 +207,11 @@ def test_traversal_inputs_change_only_the_swept_code(infogan_run):
 
 
 def test_gan_sample_command_for_a_conditional_model(cgan_run, tmp_path):
-    result = run_cli("gan-sample", f"ckpt={cgan_run}", "labels=all", "nrow=3", "out=grid.png", cwd=tmp_path)
+    result = run_cli("gan-sample", f"ckpt={cgan_run}", "labels=all", "n=30", "out=grid.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "grid.png").size == (2 + 3 * 30, 2 + 10 * 30)
     result = run_cli("gan-sample", f"ckpt={cgan_run}", "label=12", cwd=tmp_path)
     assert result.returncode == 1 and "label=12 is not a class of this model" in result.stderr
+    result = run_cli("gan-sample", f"ckpt={cgan_run}", "labels=all", "n=15", "out=x.npz", cwd=tmp_path)
+    assert result.returncode == 1 and "n=15 with labels=all: this model has 10 classes" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "x.npz").exists()

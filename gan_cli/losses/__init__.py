@@ -20,7 +20,7 @@ LOSSES = {
     "hinge": HingeLoss,
 }
 # Loss-config keys that configure the training terms below rather than the adversarial loss itself.
-TERM_KEYS = ("name", "gradient_penalty", "r1", "clip")
+TERM_KEYS = ("name", "gradient_penalty", "r1", "clip", "generator_objective")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Objective:
     clip: float | None = None  # WGAN's weight clipping bound
     info: MutualInformationLoss | None = None  # InfoGAN's term, for models with codes
     matching_aware: bool = False  # real images under wrong labels are fakes too (Reed et al. 2016)
+    feature_matching: bool = False  # G's loss is feature matching (Salimans et al. 2016), not the adversarial g_loss
 
     @property
     def penalizes_input_gradients(self) -> bool:
@@ -53,4 +54,5 @@ def build_objective(loss_cfg: DictConfig, model_cfg: DictConfig) -> Objective:
         clip=loss_cfg.get("clip"),
         info=MutualInformationLoss(codes, model_cfg.codes.weight, model_cfg.codes.continuous_weight) if codes else None,
         matching_aware=model_cfg.matching_aware,
+        feature_matching=loss_cfg.get("generator_objective") == "feature_matching",
     )

@@ -1,6 +1,8 @@
 """Terms on D's input gradients, added to D's loss by the training loop.
 
-Both are defined per sample, so the discriminator must not mix samples (no batch norm).
+Both are defined per input D judges, so the discriminator must not mix its inputs (no batch norm).
+A packed D (PacGAN, model.pack=m) judges m-tuples of samples: its input is the tuple, and the
+gradient norms below are taken over each tuple's m samples together.
 """
 
 import torch
@@ -15,7 +17,7 @@ def _input_gradients(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor 
     with torch.compiler.set_stance("force_eager"):
         logits = discriminator(x, y).logits.float()
     (gradients,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return gradients.float().flatten(1)  # (B, C*H*W)
+    return gradients.float().reshape(len(logits), -1)  # (B / m, m*C*H*W): one row per input D judged
 
 
 def gradient_penalty(
@@ -23,7 +25,11 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] at random points x_hat on the
     lines between real and fake samples (the penalty's weight, lambda, is applied by the caller)."""
-    eps = torch.rand(len(real), *[1] * (real.dim() - 1), generator=rng, device=real.device)  # (B, 1, 1, 1)
+    # One point per input D judges, on the line between a real and a fake one: a packed D's m-tuple
+    # shares its eps. (Modules other than gan_cli's discriminators judge one sample at a time.)
+    pack = getattr(discriminator, "pack", 1)
+    eps = torch.rand(len(real) // pack, *[1] * (real.dim() - 1), generator=rng, device=real.device)  # (B / m, 1, 1, 1)
+    eps = eps.repeat_interleave(pack, dim=0)  # (B, 1, 1, 1)
     between = eps * real.detach() + (1 - eps) * fake.detach()
     norms = _input_gradients(discriminator, between, labels).norm(dim=1)
     return ((norms - 1) ** 2).mean()

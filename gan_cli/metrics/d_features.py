@@ -265,6 +265,9 @@ def probe_checkpoint(checkpoint: dict, source: str, data_root: str, labels_per_c
         model = checkpoint["config"]["model"].get("name")
         raise GanError(f"metrics=[d_features] reads the layers of a GAN discriminator, and {source} is a model={model} run: "
                        "give the checkpoint of model=mlp, dcgan, cgan, cgan_mlp or infogan")
+    if trained.pack > 1:  # PacGAN: its features belong to m-tuples of images, not to one image
+        raise GanError(f"metrics=[d_features] probes D's features of single images, and {source}'s D judges "
+                       f"{trained.pack} images at once (model.pack={trained.pack})")
     with torch.random.fork_rng(devices=[]):  # the initial weights are drawn from `seed`, the caller's stream untouched
         torch.manual_seed(seed)
         initial = network_from_checkpoint(checkpoint, "D", trained=False).to(device)

@@ -21,21 +21,30 @@ __all__ = ["ARCHITECTURES", "Discriminator", "DiscriminatorOutput", "Generator",
 
 
 # arch -> (generator builder, discriminator builder); each gets (model config, shape, classes, codes)
-# and the discriminator builder also D's normalisation.
+# and the discriminator builder also D's normalisation and its remedies for mode collapse.
 ARCHITECTURES = {
     "dcgan": (
         lambda cfg, shape, classes, codes: DCGANGenerator(shape, cfg.latent_dim, cfg.g_width, classes, codes),
-        lambda cfg, shape, classes, codes, norm: DCGANDiscriminator(shape, cfg.d_width, norm, classes, codes),
+        lambda cfg, shape, classes, codes, norm: DCGANDiscriminator(
+            shape, cfg.d_width, norm, classes, codes, *discriminator_remedies(cfg)
+        ),
     ),
     "mlp": (
         lambda cfg, shape, classes, codes: MLPGenerator(
             shape.sample_shape, cfg.latent_dim, list(cfg.g_hidden), classes, codes
         ),
         lambda cfg, shape, classes, codes, norm: MLPDiscriminator(
-            shape.sample_shape, list(cfg.d_hidden), cfg.maxout_pieces, cfg.dropout, cfg.input_dropout, classes, codes
+            shape.sample_shape, list(cfg.d_hidden), cfg.maxout_pieces, cfg.dropout, cfg.input_dropout, classes, codes,
+            *discriminator_remedies(cfg),
         ),
     ),
 }
+
+
+def discriminator_remedies(cfg: DictConfig) -> tuple[int, bool]:
+    """(model.pack, model.minibatch_std): PacGAN's m and ProGAN's batch statistic (gan_cli.models.minibatch).
+    Checkpoints written before these keys existed have neither: one sample at a time, no statistic."""
+    return cfg.get("pack", 1), cfg.get("minibatch_std", False)
 
 
 def code_spec(cfg: DictConfig) -> CodeSpec:

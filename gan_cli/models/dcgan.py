@@ -79,14 +79,17 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(Discriminator):
-    """images (B, C, S, S) [+ labels] -> DiscriminatorOutput(logits (B,), Q's code predictions or None)."""
+    """images (B, C, S, S) [+ labels] -> DiscriminatorOutput(logits (B / pack,), Q's code predictions or None, features)."""
 
-    def __init__(self, shape: DataShape, width: int, norm: str = "batch", num_classes: int = 0, codes=CodeSpec()):
-        super().__init__(num_classes, codes)
+    def __init__(
+        self, shape: DataShape, width: int, norm: str = "batch", num_classes: int = 0, codes=CodeSpec(),
+        pack: int = 1, minibatch_std: bool = False,
+    ):
+        super().__init__(num_classes, codes, pack, minibatch_std)
         base, stages = resolution_stages(shape.image_size)
         widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28
-        layers = [  # no normalisation on the input layer (paper)
-            ThinInputConv2d(shape.channels + num_classes, widths[0], 4, 2, 1),
+        layers = [  # no normalisation on the input layer (paper); m packed samples, each with its label maps
+            ThinInputConv2d(pack * (shape.channels + num_classes), widths[0], 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for w_in, w_out in zip(widths, widths[1:]):  # each stage halves the resolution
@@ -96,7 +99,7 @@ class DCGANDiscriminator(Discriminator):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.body = nn.Sequential(*layers)  # -> (B, widths[-1], b, b)
-        self.head = WholeMapConv2d(widths[-1], 1, base, 1, 0)  # -> (B, 1, 1, 1)
+        self.head = WholeMapConv2d(widths[-1] + self.head_extra, 1, base, 1, 0)  # -> (B, 1, 1, 1)
         if codes:
             q_norm = {"batch": nn.BatchNorm1d(128), "layer": nn.LayerNorm(128)}.get(norm, nn.Identity())
             self.code_head = nn.Sequential(

@@ -45,7 +45,7 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(Discriminator):
-    """samples (B, *sample_shape) [+ labels] -> DiscriminatorOutput(logits (B,), codes or None)."""
+    """samples (B, *sample_shape) [+ labels] -> DiscriminatorOutput(logits (B / pack,), codes or None, features)."""
 
     def __init__(
         self,
@@ -56,16 +56,19 @@ class MLPDiscriminator(Discriminator):
         input_dropout: float,
         num_classes: int = 0,
         codes=CodeSpec(),
+        pack: int = 1,
+        minibatch_std: bool = False,
     ):
-        super().__init__(num_classes, codes)
-        layers, width = [nn.Dropout(input_dropout)], math.prod(sample_shape) + num_classes
+        super().__init__(num_classes, codes, pack, minibatch_std)
+        # m packed samples, each flattened with its one-hot label
+        layers, width = [nn.Dropout(input_dropout)], pack * (math.prod(sample_shape) + num_classes)
         for i, units in enumerate(hidden):
             if i:
                 layers.append(nn.Dropout(dropout))
             layers.append(Maxout(width, units, pieces))
             width = units
         self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width + self.head_extra, 1))
         if codes:
             self.code_head = nn.Linear(width, codes.q_dim)
 

@@ -103,8 +103,8 @@ def _output_problems(cfg) -> list[str]:
 def write_requested_samples(generator: Generator, cfg, encoder: torch.nn.Module | None = None) -> str:
     """Make and write what a gan-sample config asks for; returns a summary of what was written.
 
-    sample:      n images (or one class with `label`, or a row per class with `labels=all`) as a
-                 grid, PNG files or an .npz, by `out` (and `format`)
+    sample:      n images (or one class with `label`, or with `labels=all` n / classes of each class,
+                 a grid row per class) as a grid, PNG files or an .npz, by `out` (and `format`)
     interpolate: n rows of `steps` images walking between two random points, as a grid PNG or,
                  when `out` ends in .gif, an animation whose frames are the steps
     traverse:    for each InfoGAN code a grid <out stem>_<code>.png with n rows sweeping it
@@ -182,10 +182,23 @@ def drawn_for(generator: Generator, inputs: dict[str, torch.Tensor]) -> dict[str
 
 
 def _requested_inputs(generator: Generator, cfg) -> tuple[dict[str, torch.Tensor], int]:
+    """(inputs, images per grid row). labels=all: n images, n / classes of each class, a row per class."""
     if cfg.labels == "all":
-        _require_conditional(generator, "labels=all")
-        return class_grid_inputs(generator, cfg.nrow, cfg.seed), cfg.nrow
+        per_class = _per_class(generator, cfg.n)
+        return class_grid_inputs(generator, per_class, cfg.seed), per_class
     return seeded_inputs(generator, cfg.n, cfg.seed, label_batch(generator, cfg.label, cfg.n)), cfg.nrow
+
+
+def _per_class(generator: Generator, n: int) -> int:
+    """Images of each class when labels=all asks for `n` in all: refused unless the classes share n evenly."""
+    _require_conditional(generator, "labels=all")
+    classes = generator.num_classes
+    if n % classes:
+        lower, upper = classes * max(1, n // classes), classes * (n // classes + 1)
+        nearest = f"n={lower} or n={upper}" if lower < n else f"n={upper}"
+        raise GanError(f"n={n} with labels=all: this model has {classes} classes, and n must be a multiple of "
+                       f"{classes} (n / {classes} images of each class); use for example {nearest}")
+    return n // classes
 
 
 def label_batch(generator: Generator, label: int | None, n: int) -> torch.Tensor | None:

@@ -127,7 +127,9 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
 
     # Train.
     config_record = OmegaConf.to_container(cfg, resolve=True)
-    images_per_step = cfg.train.batch_size * (cfg.train.d_steps if training.state.game.uses_d_steps else 1)
+    # Real batches a step reads: D's k updates, and the unrolled copy's K look-ahead updates.
+    batches_per_step = cfg.train.d_steps + cfg.train.unroll_steps if training.state.game.uses_d_steps else 1
+    images_per_step = cfg.train.batch_size * batches_per_step
     with (
         StopSignal() as stop,
         (

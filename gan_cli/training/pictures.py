@@ -134,12 +134,14 @@ class GamePicture:
 
     @torch.no_grad()
     def _scores(self, discriminator: nn.Module, points: torch.Tensor, raw: bool = False) -> torch.Tensor:
-        """D's score of points (M, D) (raw: its logits), computed in eval mode (no dropout); on the CPU."""
+        """D's score of points (M, D) (raw: its logits), computed in eval mode (no dropout); on the CPU.
+        A packed D (PacGAN) judges m-tuples: each point is scored as the tuple of m copies of itself."""
         was_training = discriminator.training
         discriminator.eval()
         try:
             device = next(discriminator.parameters()).device
-            logits = discriminator(points.to(device)).logits.float().cpu()
+            tuples = points.repeat_interleave(discriminator.pack, dim=0)  # (M * m, D)
+            logits = discriminator(tuples.to(device)).logits.float().cpu()
             return logits if raw else self.loss.score(logits)
         finally:
             discriminator.train(was_training)

@@ -8,6 +8,7 @@ game never calls `backward()` itself, so loss scaling, the NaN guard and DDP wor
 alike (Lightning's manual optimization and stylegan2-ada's phases are built the same way).
 """
 
+import copy
 from contextlib import contextmanager
 
 import torch
@@ -52,6 +53,11 @@ class Updates:
             for name in names:
                 self.networks[name].requires_grad_(True)
 
+    def lookahead(self, name: str, network: str) -> "Lookahead":
+        """A copy of `network` and of optimizer `name` (which updates it alone), state included, for
+        updates that must leave both as they are (an unrolled D, Metz et al. 2017)."""
+        return Lookahead(self.networks[network], self.optimizers[name])
+
     def learning_rates(self) -> dict[str, float]:
         return {f"lr/{name}": optimizer.param_groups[0]["lr"] for name, optimizer in self.optimizers.items()}
 
@@ -75,6 +81,29 @@ class Updates:
                 group["lr"] = node.lr
                 if "fused" in node and "fused" in group:  # (optimizers without a fused implementation have no such key)
                     group["fused"] = node.fused
+
+
+class Lookahead:
+    """A network's copy and a copy of its optimizer with the optimizer's state (Adam's moments, its
+    step count): steps on the copy are the steps the real pair would take, and change nothing of it.
+
+    Its updates are plain ones, not a service of Updates: no loss scaling, no NaN guard, no DDP
+    gradient averaging (under torchrun each process trains its copy on its own share). The copy is
+    thrown away after the step that reads it, and what it does shows in the loss that reads it,
+    which the NaN guard checks.
+    """
+
+    def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer):
+        # DDP's wrapper holds the network as `module`; a deep copy drops a compiled forward (eager copy).
+        self.network = copy.deepcopy(getattr(network, "module", network))
+        self.optimizer = type(optimizer)(self.network.parameters(), **optimizer.defaults)
+        # Deep-copied: load_state_dict keeps the tensors it is given, and the copy's steps update them in place.
+        self.optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+
+    def apply(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
 
 
 def build_optimizers(
