@@ -293,6 +293,7 @@ class TrainLoopConfig:
     d_steps: int = MISSING
     unroll_steps: int = MISSING
     ema_decay: Optional[float] = MISSING
+    lr_decay_from: Optional[float] = MISSING
     precision: str = MISSING
     channels_last: bool = MISSING
     compile: bool = MISSING

@@ -85,6 +85,7 @@ NON_NEGATIVE_KEYS = (
 # Probabilities and fractions in [0, 1]: key -> whether 1 itself is allowed
 UNIT_INTERVAL_KEYS = {
     "train.ema_decay": False,
+    "train.lr_decay_from": False,
     "train.replay_fraction": True,
     "loss.label_smoothing": False,
     "model.dropout": False,
@@ -211,6 +212,9 @@ def _game_problems(cfg: DictConfig) -> list[str]:
         problems = _encoder_problems(cfg) if game.encoder is not None else _image_problems(cfg, family)
     if cfg.model.game == "vaegan":
         problems += _vaegan_problems(cfg)
+    if _get(cfg, "model.lr_stall_steps") and _get(cfg, "train.lr_decay_from") is not None:
+        problems.append("train.lr_decay_from and model.lr_stall_steps both set the learning rates: keep one "
+                        "(train.lr_decay_from=null, or model.lr_stall_steps=null)")
     if not game.uses_loss and any(o.lstrip("+~").split("=")[0].split(".")[0] == "loss" for o in _task_overrides(cfg)):
         problems.append(f"loss: {family} has no adversarial loss to choose (its game, {cfg.model.game}, sets its own "
                         "objective); drop loss= and loss.* from the command line")

@@ -37,6 +37,7 @@ from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
 from gan_cli.training.pictures import GamePicture, SampleGrid, build_pictures
 from gan_cli.training.rng import rng_state, seed_everything, set_rng_state
+from gan_cli.training.schedule import LearningRateSchedule
 from gan_cli.training.signals import StopSignal
 from gan_cli.training.updates import Updates, build_optimizers
 
@@ -121,6 +122,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
             f"train.epochs): nothing to train. To continue it, give more steps, for example train.steps={2 * state.step}"
         )
     _log_plan(cfg, state, total_steps, device, training.precision)
+    schedule = LearningRateSchedule(state.updates, cfg.train.lr_decay_from, state.step + 1, total_steps)
     writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
     evaluation = PeriodicEvaluation(cfg, state.data.shape, run_dir, device, checkpoint) if writes else None
     divergence = DivergenceGuard.for_run(cfg, run_dir, device, agree=parallel.any_rank)  # train.on_divergence
@@ -142,6 +144,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
         while state.step < total_steps:
             scalars = training.step()
             state.step += 1
+            schedule.advance()  # the learning rates of the next step
             done = state.step == total_steps
             write_grid = state.step % cfg.samples.every == 0 or done
             evaluate = writes and evaluation.due(state.step, done)
