@@ -27,7 +27,7 @@ from tests.helpers import TINY, compose_train, resume_tiny, tiny_model, train_ti
 
 MODELS = ["mlp", "dcgan", "cgan", "cgan_mlp", "infogan"]
 LOSSES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge"]
-PRESETS = ["gan_mnist", "dcgan_mnist", "cgan_mnist", "infogan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist", "hinge_mnist"]
+PRESETS = ["gan_mnist", "dcgan_mnist", "cgan_mnist", "cgan_mnist_paper", "infogan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist", "hinge_mnist"]
 
 
 def scalars(run_dir) -> dict[str, list[float]]:
@@ -100,8 +100,12 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
         "train.batch_size": 64, "optimizer.generator.lr": 2e-4, "optimizer.generator.betas": [0.5, 0.999],
     },
     "cgan_mnist": {
-        "model.name": "cgan", "model.arch": "mlp", "model.conditional": True, "train.batch_size": 100,
-        "optimizer.generator.lr": 2e-4, "optimizer.discriminator.lr": 2e-4,
+        "model.name": "cgan", "model.arch": "dcgan", "model.conditional": True, "model.matching_aware": True,
+        "train.batch_size": 64, "train.epochs": 2, "optimizer.generator.lr": 1e-3, "optimizer.discriminator.lr": 1e-3,
+    },
+    "cgan_mnist_paper": {
+        "model.name": "cgan", "model.arch": "mlp", "model.conditional": True, "model.matching_aware": False,
+        "train.batch_size": 100, "optimizer.generator.lr": 2e-4, "optimizer.discriminator.lr": 2e-4,
     },
     "infogan_mnist": {
         "model.name": "infogan", "model.latent_dim": 62, "model.codes.categorical": [10], "model.codes.continuous": 2,
@@ -163,10 +167,11 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
     "gan_ring_2d": {
         "dataset.name": "ring_2d", "dataset.modes": 8, "dataset.radius": 0.8, "dataset.std": 0.008, "model.latent_dim": 16,
         "model.g_hidden": [128, 128], "model.d_hidden": [128, 128], "optimizer.generator.lr": 1e-3, "train.batch_size": 256,
-        "train.steps": 5000,
+        "train.steps": 20000, "model.pack": 4, "train.lr_decay_from": 0.5,
     },
     "gan_grid_2d": {
-        "dataset.name": "grid_2d", "dataset.grid_size": 5, "dataset.std": 0.01, "model.g_hidden": [128, 128], "train.steps": 10000,
+        "dataset.name": "grid_2d", "dataset.grid_size": 5, "dataset.std": 0.01, "model.g_hidden": [128, 128], "train.steps": 20000,
+        "model.pack": 2, "train.lr_decay_from": 0.5,
     },
 }  # fmt: skip
 

@@ -14,7 +14,7 @@ from gan_cli.data.stacked_mnist import NUM_MODES, stack_indices, triple_labels
 from gan_cli.metrics.evaluator import MNISTEvaluator, load_evaluator, score_images
 from gan_cli.metrics.modes import histogram_modes
 from gan_cli.metrics.reference import SUBSET_SEED, reference_scores
-from gan_cli.metrics.suite import Evaluation
+from gan_cli.metrics.suite import MAX_N, Evaluation
 from gan_cli.models.base import Generator
 from gan_cli.sampling.inputs import generate, seeded_inputs
 
@@ -42,9 +42,10 @@ class StackedModesSuite:
     def __init__(self, n: int, seed: int, data_root: str, device: torch.device):
         self.n, self.seed = n, seed
         self.evaluator = load_evaluator(device)
-        # The floor: n stacks of real test digits, with the evaluator's reading of each digit.
-        real_digits = reference_scores(self.evaluator, data_root, "test", n).probs.argmax(1)  # (n,)
-        self.floor = mode_values(triple_labels(real_digits[stack_indices(n, n, SUBSET_SEED)]))
+        # The floor: n stacks of real test digits (up to the whole test split, drawn with replacement
+        # into triples), with the evaluator's reading of each digit.
+        real_digits = reference_scores(self.evaluator, data_root, "test", min(n, MAX_N)).probs.argmax(1)  # (min(n, 10000),)
+        self.floor = mode_values(triple_labels(real_digits[stack_indices(len(real_digits), n, SUBSET_SEED)]))
 
     def evaluate_images(self, images: torch.Tensor) -> Evaluation:
         """Mode metrics of images (n, 3, 28, 28) in [-1, 1]."""

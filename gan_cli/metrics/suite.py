@@ -24,6 +24,9 @@ REFERENCE = "mnist/train"  # generated images are compared with these real image
 FLOOR = "mnist/test"  # the real-data floor: real images that no generator made, against the same reference
 MAX_N = 10_000  # the test split's size: the floor always uses as many images as the result
 MIN_N = 10  # fewer cannot fit a k-NN ball (k = 3) or a covariance meaningfully
+# Stacked MNIST's floor stacks triples of the test digits, as many stacks as asked: more than the test
+# split, for the 1,000 modes (PacGAN counts them in 26,000 samples).
+STACKED_MAX_N = 100_000
 FLOOR_VERSION = 1  # in the floor cache's file names: raise it when a metric's computation changes
 
 
@@ -96,6 +99,9 @@ def evaluation_problems(
             )
         if n < MIN_N:
             problems.append(f"{prefix}n={n} must be at least {MIN_N}")
+    elif metrics == ["stacked_modes"]:
+        if not MIN_N <= n <= STACKED_MAX_N:
+            problems.append(f"{prefix}n={n} must be {MIN_N} to {STACKED_MAX_N} for stacked_modes")
     elif not MIN_N <= n <= MAX_N:
         problems.append(f"{prefix}n={n} must be {MIN_N} to {MAX_N} (the real-data floor uses as many MNIST test images)")
     if best is not None:
