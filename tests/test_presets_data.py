@@ -53,7 +53,8 @@ def test_image_presets_run_on_their_data(tmp_path, preset, write, overrides, sha
 
 @pytest.mark.parametrize("preset,dimensions", [("gan_gaussians_1d", 1), ("gan_ring_2d", 2), ("gan_grid_2d", 2)])
 def test_toy_presets_run(tmp_path, preset, dimensions):
-    checkpoint = run_preset(tmp_path, preset, NARROW_MLP + ["dataset.num_samples=64"])
+    # A batch of 4: the ring's and the grid's D judge packs of 4 and 2 points.
+    checkpoint = run_preset(tmp_path, preset, NARROW_MLP + ["dataset.num_samples=64", "train.batch_size=4"])
     assert checkpoint["step"] == 2 and checkpoint["image_shape"] == {"sample_shape": [dimensions], "num_classes": 0}
     assert (tmp_path / "samples" / "step_0000002.png").is_file()
 
