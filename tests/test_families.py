@@ -75,7 +75,7 @@ def d_and_g_losses_over_updates(model: str, loss: str, updates: int = 4) -> tupl
     with torch.no_grad():
         fake = G(**inputs)
     d = [game.discriminator_step(state.updates, real, labels, fake, inputs, state.rng, nullcontext)["loss/D"].item() for _ in range(updates)]
-    g = [game.generator_step(state.updates, G(**inputs), inputs, nullcontext)["loss/G"].item() for _ in range(updates)]
+    g = [game.generator_step(state.updates, D, real, labels, G(**inputs), inputs, nullcontext)["loss/G"].item() for _ in range(updates)]
     return d, g
 
 
@@ -135,8 +135,8 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
     },
     "vaegan_mnist": {
         "dataset.name": "mnist", "model.name": "vaegan", "model.latent_dim": 16, "model.width": 64, "model.d_width": 64,
-        "model.d_norm": "batch", "model.feature_layer": 2, "model.gamma": 0.01, "model.judge_reconstructions": True,
-        "loss.name": "nonsaturating", "optimizer.generator.lr": 2e-4, "train.batch_size": 64, "train.epochs": 2,
+        "model.d_norm": "batch", "model.feature_layer": 2, "model.gamma": 0.015, "model.beta": 10.0, "model.judge_reconstructions": True,
+        "loss.name": "nonsaturating", "optimizer.generator.lr": 2e-4, "train.batch_size": 64, "train.epochs": 4, "train.lr_decay_from": 0.5,
     },
     "vae_mnist": {
         "dataset.name": "mnist", "model.name": "vae", "model.width": 32, "model.latent_dim": 16, "model.likelihood": "bernoulli",
