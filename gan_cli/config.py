@@ -43,6 +43,7 @@ class ImageFilesConfig:
 @dataclass
 class CelebAConfig(StandardDatasetConfig, ImageFilesConfig):
     attribute: Optional[str] = MISSING
+    domains: Optional[List[str]] = MISSING  # attributes as translation domains (gan_cli.data.domains)
 
 
 @dataclass
@@ -50,6 +51,29 @@ class ImageFolderConfig(ImageFilesConfig):
     name: str = MISSING
     path: Optional[str] = MISSING
     channels: int = MISSING
+
+
+@dataclass
+class MNISTDomainsConfig:
+    """Domains derived from MNIST's digits (gan_cli.data.domains)."""
+
+    name: str = MISSING
+    root: str = MISSING
+    download: bool = MISSING
+    domains: List[str] = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class UnpairedConfig:
+    """Two domains of image files, in CycleGAN's folder layout (gan_cli.data.domains)."""
+
+    name: str = MISSING
+    path: Optional[str] = MISSING
+    image_size: int = MISSING
+    channels: int = MISSING
+    crop: Optional[int] = MISSING
+    workers: int = MISSING
 
 
 @dataclass
@@ -198,6 +222,31 @@ class VAEGANConfig(FamilyConfig):
     gamma: float = MISSING  # the decoder's weight of the feature reconstruction against the GAN term
     beta: float = MISSING  # the encoder's weight of the KL term against the feature reconstruction
     judge_reconstructions: bool = MISSING  # D also sees reconstructions as fakes (the paper)
+
+
+@dataclass
+class TranslationConfig(FamilyConfig):
+    """The translation families (CycleGAN, StarGAN): ResNet generators and PatchGAN discriminators."""
+
+    init: str = MISSING
+    g_width: int = MISSING  # the generator's first stage; doubled at each downsampling
+    g_blocks: int = MISSING  # residual blocks at the lowest resolution
+    downsamplings: int = MISSING  # the generator's stride-2 stages (the image size must divide by 2**this)
+    d_width: int = MISSING
+    d_downsamplings: int = MISSING  # the PatchGAN's stride-2 stages
+    d_norm: str = MISSING  # instance | none
+    cycle_weight: float = MISSING  # lambda of the reconstruction (cycle) term
+
+
+@dataclass
+class CycleGANConfig(TranslationConfig):
+    identity_weight: float = MISSING  # of lambda: the identity term's weight is identity_weight * cycle_weight
+    pool_size: int = MISSING  # past fakes kept per domain for D (0: none)
+
+
+@dataclass
+class StarGANConfig(TranslationConfig):
+    classification_weight: float = MISSING  # lambda_cls of the domain classification terms
 
 
 # --- loss group: the regularizers are off unless a loss option turns them on -----------------------
@@ -396,17 +445,44 @@ class EvalConfig:
     labels_per_class: List[int] = MISSING
 
 
+# --- gan-translate ---------------------------------------------------------------------------------
+
+# `from` (the images' domain) is a Python keyword, which no class body can name: the schema is made
+# from its annotations instead (dataclass() takes any name there; only a generated __init__, __repr__
+# or __eq__ would spell it in code, and the schema needs none of them).
+TRANSLATE_KEYS = {
+    "ckpt": Optional[str],
+    "images": str,
+    "to": Optional[str],
+    "from": Optional[str],
+    "n": int,
+    "out": str,
+    "nrow": int,
+    "ema": bool,
+    "batch_size": int,
+    "device": str,
+    "seed": int,
+    "data_root": Optional[str],
+}
+TranslateConfig = dataclass(init=False, repr=False, eq=False)(
+    type("TranslateConfig", (), {"__annotations__": TRANSLATE_KEYS, **dict.fromkeys(TRANSLATE_KEYS, MISSING)})
+)
+
+
 def register_configs() -> None:
     """Store the schemas: primary ones at the top level, option schemas under the `schema/` group."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
     cs.store(name="eval_schema", node=EvalConfig)
+    cs.store(name="translate_schema", node=TranslateConfig)
     for name in ("mnist", "fashion_mnist", "cifar10"):
         cs.store(group="schema/dataset", name=name, node=StandardDatasetConfig)
     cs.store(group="schema/dataset", name="stacked_mnist", node=StackedMNISTConfig)
     cs.store(group="schema/dataset", name="celeba", node=CelebAConfig)
     cs.store(group="schema/dataset", name="image_folder", node=ImageFolderConfig)
+    cs.store(group="schema/dataset", name="mnist_domains", node=MNISTDomainsConfig)
+    cs.store(group="schema/dataset", name="unpaired", node=UnpairedConfig)
     cs.store(group="schema/dataset", name="fake", node=FakeDatasetConfig)
     cs.store(group="schema/dataset", name="gaussians_1d", node=Gaussians1DConfig)
     cs.store(group="schema/dataset", name="ring_2d", node=Ring2DConfig)
@@ -417,6 +493,8 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="vaegan", node=VAEGANConfig)
     cs.store(group="schema/model", name="ae", node=AEConfig)
     cs.store(group="schema/model", name="vae", node=VAEConfig)
+    cs.store(group="schema/model", name="cyclegan", node=CycleGANConfig)
+    cs.store(group="schema/model", name="stargan", node=StarGANConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)
     cs.store(group="schema/loss", name="least_squares", node=LeastSquaresLossConfig)
     cs.store(group="schema/loss", name="wasserstein", node=WassersteinLossConfig)

@@ -8,6 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.data import is_vector_dataset
+from gan_cli.data.celeba import check_domain_keys
+from gan_cli.data.domain_transforms import check_domains
 from gan_cli.data.toy import MIXTURES, toy_mixture
 from gan_cli.device import PRECISIONS
 from gan_cli.errors import GanError
@@ -16,11 +18,16 @@ from gan_cli.losses import LOSSES
 from gan_cli.losses.feature_matching import GENERATOR_OBJECTIVES
 from gan_cli.losses.likelihood import LIKELIHOODS
 from gan_cli.metrics.suite import evaluation_problems
+from gan_cli.metrics.translation import HIGHER_IS_BETTER as TRANSLATION_METRICS
 from gan_cli.models import ARCHITECTURES
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
 from gan_cli.training.compiled import COMPILE_MODES
 from gan_cli.training.divergence import POLICIES as DIVERGENCE_POLICIES
+
+# What the evaluation of translations between domains the domain evaluator cannot read (dataset=unpaired,
+# dataset=celeba's attributes) measures: the round trip alone (gan_cli.metrics.translation.cycle_error).
+UNSCORED_METRICS = ("cycle_l1", "cycle_l1_probe")
 
 # Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
@@ -99,9 +106,19 @@ def check_train_config(cfg: DictConfig) -> None:
     """Raise GanError naming every key of a gan-train config whose value cannot work."""
     _check_resolvable(cfg)
     problems = _value_problems(cfg) + _name_problems(cfg) + _game_problems(cfg)
-    problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
+    if _translates(cfg):  # every translation metric is measured; eval.best picks one
+        if cfg.eval.best not in TRANSLATION_METRICS:
+            problems.append(f"eval.best={cfg.eval.best!r}: a translation model's evaluations rank by one of "
+                            f"{', '.join(TRANSLATION_METRICS)} (for example eval.best=label_preservation)")
+    else:
+        problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
         raise GanError("invalid config: " + "; ".join(problems))
+
+
+def _translates(cfg: DictConfig) -> bool:
+    """Whether the model is a translation family (gan_cli.games.translation)."""
+    return getattr(GAMES.get(_get(cfg, "model.game")), "translates", False)
 
 
 def _get(cfg: DictConfig, key: str):
@@ -154,8 +171,18 @@ def _value_problems(cfg: DictConfig) -> list[str]:
 
 def _dataset_problems(dataset: DictConfig) -> list[str]:
     problems = []
-    if dataset.name == "image_folder" and dataset.channels not in (1, 3):
+    if dataset.name in ("image_folder", "unpaired") and dataset.channels not in (1, 3):
         problems.append(f"dataset.channels={dataset.channels} must be 3 (RGB) or 1 (grayscale)")
+    if dataset.name == "mnist_domains":
+        try:
+            check_domains(dataset.domains)
+        except GanError as err:
+            problems.append(str(err))
+    if dataset.name == "celeba":  # the names themselves are checked against the attribute file (check_dataset_files)
+        try:
+            check_domain_keys(dataset.attribute, dataset.domains)
+        except GanError as err:
+            problems.append(str(err))
     if dataset.name == "gaussians_1d" and not all(0 < std < math.inf for std in dataset.stds):
         problems.append(f"dataset.stds={list(dataset.stds)} must all be positive and finite")
     if dataset.name in MIXTURES and not problems:
@@ -186,6 +213,8 @@ def _name_problems(cfg: DictConfig) -> list[str]:
         "loss.generator_objective": GENERATOR_OBJECTIVES,
         "model.likelihood": LIKELIHOODS,
     }
+    if _translates(cfg):
+        del known["model.d_norm"]  # the PatchGANs' own choice: see _translation_problems
     return [
         f"{key}={_get(cfg, key)!r} must be one of {', '.join(names)}"
         for key, names in known.items()
@@ -212,6 +241,8 @@ def _game_problems(cfg: DictConfig) -> list[str]:
         problems = _encoder_problems(cfg) if game.encoder is not None else _image_problems(cfg, family)
     if cfg.model.game == "vaegan":
         problems += _vaegan_problems(cfg)
+    if _translates(cfg):
+        problems += _translation_problems(cfg)
     if _get(cfg, "model.lr_stall_steps") and _get(cfg, "train.lr_decay_from") is not None:
         problems.append("train.lr_decay_from and model.lr_stall_steps both set the learning rates: keep one "
                         "(train.lr_decay_from=null, or model.lr_stall_steps=null)")
@@ -248,14 +279,7 @@ def _encoder_problems(cfg: DictConfig) -> list[str]:
 
 def _vaegan_problems(cfg: DictConfig) -> list[str]:
     """VAE-GAN's D plays a plain adversarial loss, and its feature layer must exist."""
-    problems = []
-    loss = cfg.loss
-    if loss.gradient_penalty or loss.r1 or _get(cfg, "loss.clip") is not None or getattr(LOSSES.get(loss.name), "critic", False):
-        problems.append(f"loss={loss.name}: model=vaegan trains its D without weight clipping or gradient penalties; "
-                        "use loss=nonsaturating (the default), minimax, lsgan or hinge")
-    if loss.generator_objective != "adversarial":
-        problems.append(f"loss.generator_objective={loss.generator_objective}: model=vaegan's decoder has its own "
-                        "objective (D's features of reconstructions against the GAN term); leave it at adversarial")
+    problems = _plain_loss_problems(cfg, "decoder", "D's features of reconstructions against the GAN term")
     layer, image_size = _get(cfg, "model.feature_layer"), _get(cfg, "dataset.image_size") or 28
     try:
         layers = resolution_stages(image_size)[1]
@@ -263,6 +287,47 @@ def _vaegan_problems(cfg: DictConfig) -> list[str]:
         return problems
     if isinstance(layer, int) and not 1 <= layer <= layers:
         problems.append(f"model.feature_layer={layer} must be between 1 and {layers} (D's stride-2 stages at image size {image_size})")
+    return problems
+
+
+def _plain_loss_problems(cfg: DictConfig, generator: str, objective: str) -> list[str]:
+    """Games whose D plays the adversarial loss alone (no critic, penalty or clipping), and whose
+    `generator` network has its own `objective` besides it."""
+    problems, loss, family = [], cfg.loss, cfg.model.name
+    if loss.gradient_penalty or loss.r1 or _get(cfg, "loss.clip") is not None or getattr(LOSSES.get(loss.name), "critic", False):
+        problems.append(f"loss={loss.name}: model={family} trains its D without weight clipping or gradient penalties; "
+                        "use loss=nonsaturating, minimax, lsgan or hinge")
+    if loss.generator_objective != "adversarial":
+        problems.append(f"loss.generator_objective={loss.generator_objective}: model={family}'s {generator} has its own "
+                        f"objective ({objective}); leave it at adversarial")
+    return problems
+
+
+def _translation_problems(cfg: DictConfig) -> list[str]:
+    """Translation families need data in domains, an eval.best their evaluation measures, and images
+    their stride-2 stages divide."""
+    family = cfg.model.name
+    if _get(cfg, "dataset.domains") is None and cfg.dataset.name != "unpaired":  # unpaired's domains: A and B
+        return [f"dataset={cfg.dataset.name}: model={family} translates between domains; use dataset=mnist_domains "
+                "dataset.domains=[plain, invert] (or dataset=unpaired dataset.path=<folder with trainA/ trainB/>, or "
+                "dataset=celeba dataset.domains=[Black_Hair, Blond_Hair])"]
+    problems = []
+    best = _get(cfg, "eval.best")
+    unscored = cfg.dataset.name != "mnist_domains" and _get(cfg, "eval.every") is not None
+    if unscored and best in TRANSLATION_METRICS and best not in UNSCORED_METRICS:  # an unknown one is named in check_train_config
+        problems.append(f"eval.best={best}: the domains of dataset={cfg.dataset.name} are measured by the cycle metrics "
+                        "alone (the domain evaluator reads MNIST's derived domains, and there are no true pairs); use "
+                        f"eval.best={' or eval.best='.join(UNSCORED_METRICS)}, or eval.every=null")
+    size, stages = _get(cfg, "dataset.image_size") or 28, _get(cfg, "model.downsamplings")
+    if isinstance(stages, int) and isinstance(size, int) and (stages < 0 or size % 2**stages):
+        problems.append(f"model.downsamplings={stages}: the image size {size} must divide by 2**{stages}; use a "
+                        f"smaller model.downsamplings or a dataset.image_size that divides")
+    for key, neutral in (("train.replay_size", 0), ("train.unroll_steps", 0), ("loss.generator_objective", "adversarial")):
+        if _get(cfg, key) != neutral:
+            problems.append(f"{key}={_get(cfg, key)} is for the GAN families; model={family} does not use it: leave it at {neutral}"
+                            + (" (CycleGAN's pool of past fakes is model.pool_size)" if key == "train.replay_size" else ""))
+    if _get(cfg, "model.d_norm") not in ("instance", "none"):
+        problems.append(f"model.d_norm={_get(cfg, 'model.d_norm')!r} must be instance or none")
     return problems
 
 

@@ -3,6 +3,7 @@
     GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py             # all parts (about 1.5 h on 2 CPU cores)
     GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py --parts throughput
     GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py --tiny      # every part in a minute: checks the harness
+    GAN_DATA_ROOT=../shared/data python scripts/benchmark_training.py --parts cyclegan_throughput --threads 1 --steps 10
 
 Parts:
   throughput       training images/s of gan-train's step (built by the same function as gan-train, on
@@ -25,13 +26,26 @@ Parts:
                    the standard way (pytorch/examples' vae: a Dataset over the same uint8 images with a
                    per-sample ToTensor, a DataLoader, Sigmoid + binary cross-entropy, a .item() per
                    step): the same Encoder and Decoder, batch size and optimizer, alternating as above.
+  cyclegan_throughput
+                   training images/s of `gan-train model=cyclegan dataset=mnist_domains`'s step (plain <->
+                   invert, LSGAN, Adam 2e-4, batch 32; train.precision=auto and fp32) against a CycleGAN
+                   loop written as junyanz/pytorch-CycleGAN-and-pix2pix writes it (an unaligned Dataset
+                   read item by item through a DataLoader, fp32, requires_grad toggles, forward() then
+                   backward_G, backward_D_A, backward_D_B as separate passes, a per-image pool of 50,
+                   float() of every loss term each step): the same ResnetGenerators and PatchDiscriminators.
+                   A step trains on 2 x batch images (one batch per domain), counted so for both sides.
 
-Every figure is printed with its spread over repeats (median [min - max]).
+Every figure is printed with its spread over repeats (median [min - max]). Within a round the sides run
+one after the other, in reversed order every other round; each ratio is taken within a round. --threads
+sets torch's threads for every side (they share one process): on a loaded machine fewer threads than
+cores avoid OpenMP's oversubscription.
 """
 
 import argparse
+import itertools
 import os
 import platform
+import random
 import statistics
 import time
 from functools import partial
@@ -48,9 +62,12 @@ from torchvision import transforms
 
 import gan_cli.config  # noqa: F401  (registers the schemas)
 from gan_cli.cli.run_dir import register_resolvers
+from gan_cli.data.domain_transforms import to_domain
+from gan_cli.data.domains import split_indices
 from gan_cli.data.mnist import load_mnist
 from gan_cli.data.source import DataShape
 from gan_cli.device import resolve_precision
+from gan_cli.games.cyclegan import CycleGANGame
 from gan_cli.metrics.suite import MetricSuite
 from gan_cli.models import build_networks
 from gan_cli.sampling.files import from_uint8
@@ -59,7 +76,7 @@ from gan_cli.training import distributed
 from gan_cli.training.loop import build_training, planned_steps
 from gan_cli.training.rng import seed_everything
 
-PARTS = ("throughput", "mfu", "time_to_quality", "bf16_quality", "vae_throughput")
+PARTS = ("throughput", "mfu", "time_to_quality", "bf16_quality", "vae_throughput", "cyclegan_throughput")
 CPU = torch.device("cpu")
 
 
@@ -73,6 +90,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=60.0, help="time to quality: training budget per side")
     parser.add_argument("--quality-steps", type=int, default=None, help="bf16_quality: steps (default: the recipe's 5 epochs)")
     parser.add_argument("--tiny", action="store_true", help="every part in a minimal configuration (checks the harness)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every side (default: torch's own)")
     parser.add_argument("--data-root", default=os.environ.get("GAN_DATA_ROOT", "./data"))
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -82,6 +100,8 @@ def main() -> None:
     if args.tiny:
         args.repeats, args.steps, args.eval_n, args.max_minutes, args.quality_steps = 1, 2, 100, 0.05, 2
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     register_resolvers()
     print_machine()
     if "throughput" in parts or "mfu" in parts:
@@ -92,6 +112,8 @@ def main() -> None:
         bf16_quality(args)
     if "vae_throughput" in parts:
         vae_throughput(args)
+    if "cyclegan_throughput" in parts:
+        cyclegan_throughput(args)
 
 
 def print_machine() -> None:
@@ -120,13 +142,15 @@ def train_config(overrides: list[str]):
 
 
 class GanTrainLoop:
-    """gan-train's training step, on what gan-train builds for MNIST and `overrides`."""
+    """gan-train's training step, on what gan-train builds for `dataset` (read from data_root) and `overrides`."""
 
-    def __init__(self, overrides: list[str], data_root: str):
-        self.cfg = train_config(["dataset=mnist", f"dataset.root={data_root}", *overrides])
+    def __init__(self, overrides: list[str], data_root: str, dataset: str = "mnist"):
+        self.cfg = train_config([f"dataset={dataset}", f"dataset.root={data_root}", *overrides])
         self.training = build_training(self.cfg, CPU, distributed.current())
         self.step = self.training.step
-        self.images_per_step = self.cfg.train.batch_size * self.cfg.train.d_steps
+        # The real images a step trains on: one batch per domain for CycleGAN, d_steps batches for D otherwise.
+        batches = 2 if isinstance(self.training.state.game, CycleGANGame) else self.cfg.train.d_steps
+        self.images_per_step = self.cfg.train.batch_size * batches
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """n images (n, 1, 28, 28) of the generator gan-train evaluates (its EMA)."""
@@ -212,6 +236,11 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f} - {max(values):.{digits}f}]"
 
 
+def ratio(a: list[float], b: list[float]) -> list[float]:
+    """Round by round: a[i] / b[i]."""
+    return [x / y for x, y in zip(a, b)]
+
+
 def images_per_second(loop, steps: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         loop.step()
@@ -219,6 +248,22 @@ def images_per_second(loop, steps: int, warmup: int = 3) -> float:
     for _ in range(steps):
         loop.step()
     return steps * loop.images_per_step / (time.perf_counter() - started)
+
+
+def interleaved_rates(sides: dict, repeats: int, steps: int, warmup: int = 3, each_round=None) -> dict[str, list[float]]:
+    """Training images/s of every side {name: loop} in each of `repeats` rounds, {name: [rate per round]}.
+    In a round each side runs `warmup` untimed steps, then `steps` timed ones, one side after the other
+    (in reversed order every other round, so that no side always follows the same one); `each_round()`
+    runs first in every round. Ratios taken within a round see the same machine load."""
+    rates = {name: [] for name in sides}
+    for repeat in range(repeats):
+        if each_round is not None:
+            each_round()
+        for name in list(sides)[:: 1 if repeat % 2 == 0 else -1]:
+            rates[name].append(images_per_second(sides[name], steps, warmup))
+        print(f"round {repeat + 1}/{repeats}: " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in sides) + " img/s",
+              flush=True)
+    return rates
 
 
 def matmul_flops_per_second(size: int = 2048, seconds: float = 1.0) -> dict[str, float]:
@@ -257,19 +302,12 @@ def side_by_side_throughput(args, show_mfu: bool, show_throughput: bool) -> None
         "gan-train bf16": GanTrainLoop([*nets, "train.precision=bf16"], args.data_root),
     }
     flops = {name: step_flops(loop) for name, loop in sides.items() if name.startswith("gan-train")}
-    rates = {name: [] for name in sides}
     matmul = []
-    for repeat in range(args.repeats):
-        matmul.append(matmul_flops_per_second(seconds=0.2 if args.tiny else 1.0))
-        for name, loop in sides.items():
-            rates[name].append(images_per_second(loop, args.steps))
-        print(f"round {repeat + 1}/{args.repeats}: " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in sides) + " img/s",
-              flush=True)
+    matmul_seconds = 0.2 if args.tiny else 1.0
+    rates = interleaved_rates(
+        sides, args.repeats, args.steps, each_round=lambda: matmul.append(matmul_flops_per_second(seconds=matmul_seconds))
+    )
     reference, fp32, bf16 = rates["reference loop (fp32)"], rates["gan-train fp32"], rates["gan-train bf16"]
-
-    def ratio(a, b):
-        return [x / y for x, y in zip(a, b)]
-
     if show_throughput:
         print(f"\nthroughput, DCGAN 28x28 batch 64, {args.steps} steps per side and round, {args.repeats} rounds:")
         for name, values in rates.items():
@@ -458,18 +496,187 @@ def vae_throughput(args) -> None:
     preset = ["experiment=vae_mnist", *(["model.width=8"] if args.tiny else [])]
     ours = GanTrainLoop(preset, args.data_root)
     sides = {"reference vae loop (fp32)": ReferenceVAELoop(ours.cfg, args.data_root), "gan-train experiment=vae_mnist": ours}
-    rates = {name: [] for name in sides}
-    for repeat in range(args.repeats):
-        for name, loop in sides.items():
-            rates[name].append(images_per_second(loop, args.steps))
-        print(f"round {repeat + 1}/{args.repeats}: " + ", ".join(f"{name} {rates[name][-1]:.0f}" for name in sides) + " img/s",
-              flush=True)
+    rates = interleaved_rates(sides, args.repeats, args.steps)
     reference, gan_train = rates.values()
     print(f"\nVAE throughput, batch {ours.cfg.train.batch_size}, precision {ours.training.precision}, "
           f"{args.steps} steps per side and round, {args.repeats} rounds:")
     for name, values in rates.items():
         print(f"  {name:32s} {spread(values, 0)} img/s")
-    print(f"  gan-train / reference:             {spread([a / b for a, b in zip(gan_train, reference)])}x   (target >= 1.4)")
+    print(f"  gan-train / reference:             {spread(ratio(gan_train, reference))}x   (target >= 1.4)")
+
+
+# --- CycleGAN's throughput ------------------------------------------------------------------------
+
+
+class UnalignedDomains(Dataset):
+    """The reference's UnalignedDataset over two domains' uint8 images (N, 1, H, W) in memory: item i
+    is image i of A and an image of B drawn at random (unaligned), each made a PIL image and transformed
+    on its own (ToTensor, Normalize to [-1, 1]), as the reference transforms each file it opens. Its
+    random draws come from its own generator."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, seed: int):
+        self.a, self.b, self.random = a, b, random.Random(seed)
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def _image(self, image: torch.Tensor) -> torch.Tensor:
+        return self.transform(Image.fromarray(image[0].numpy()))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        b = self.random.randint(0, len(self.b) - 1)
+        return {"A": self._image(self.a[index % len(self.a)]), "B": self._image(self.b[b])}
+
+
+class ImagePool:
+    """The reference's pool of past fakes, kept image by image in a Python list: until it holds `size`
+    images each fake is stored and shown as is; then each fake is, with probability 1/2, shown as is,
+    or stored in place of a random stored image, which is shown instead."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.images, self.random = size, [], random.Random(seed)
+
+    def query(self, fakes: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return fakes
+        shown = []
+        for image in fakes.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                shown.append(image)
+            elif self.random.uniform(0, 1) > 0.5:
+                slot = self.random.randint(0, self.size - 1)
+                shown.append(self.images[slot].clone())
+                self.images[slot] = image
+            else:
+                shown.append(image)
+        return torch.cat(shown)
+
+
+class ReferenceCycleGANLoop:
+    """CycleGAN trained as junyanz/pytorch-CycleGAN-and-pix2pix trains it (its CycleGANModel and
+    train.py), on the networks gan-train builds for `cfg` (CycleGANGame.build_networks: the same
+    ResnetGenerators and PatchDiscriminators, contiguous, fp32): an UnalignedDomains DataLoader over
+    the same split of MNIST into two domains, Adam over G_AB and G_BA and another over D_A and D_B
+    (torch's default implementation), LSGAN as MSE against expanded targets, and per step forward()
+    (the translations and the cycles), backward_G with D frozen by requires_grad toggles (identity,
+    adversarial, cycle terms), then backward_D_A and backward_D_B, each its own backward pass on a
+    per-image pool's fakes, and every loss term read with float() (get_current_losses). Names as in
+    gan-train: G_AB: A -> B, D_A judges domain A."""
+
+    def __init__(self, cfg, data_root: str, workers: int = 0, seed: int = 0):
+        assert cfg.loss.name == "lsgan" and cfg.dataset.name == "mnist_domains", "the reference plays LSGAN on MNIST's domains"
+        seed_everything(seed)  # the initial weights
+        images, _ = load_mnist(data_root, "train", download=False)
+        parts = split_indices(len(images), 2, cfg.dataset.seed)  # the disjoint halves gan-train's mnist_domains makes
+        a, b = (to_domain(images[index], name) for index, name in zip(parts, cfg.dataset.domains))
+        self.loader = DataLoader(
+            UnalignedDomains(a, b, seed), cfg.train.batch_size, shuffle=True, num_workers=workers, drop_last=True,
+            persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed),
+        )
+        self.batches = iter(self.loader)
+        networks = CycleGANGame.build_networks(cfg, DataShape(tuple(a.shape[1:]), 2))
+        self.g_ab, self.g_ba, self.d_a, self.d_b = (networks[name] for name in ("G_AB", "G_BA", "D_A", "D_B"))
+        model, node = cfg.model, cfg.optimizer.generator
+        self.lambda_cycle, self.lambda_identity = model.cycle_weight, model.identity_weight
+        adam = partial(torch.optim.Adam, lr=node.lr, betas=tuple(node.betas))
+        self.optimizer_g = adam(itertools.chain(self.g_ab.parameters(), self.g_ba.parameters()))
+        self.optimizer_d = adam(itertools.chain(self.d_a.parameters(), self.d_b.parameters()))
+        self.pool_a, self.pool_b = ImagePool(model.pool_size, seed + 1), ImagePool(model.pool_size, seed + 2)
+        self.images_per_step = 2 * cfg.train.batch_size
+        self.losses: dict[str, float] = {}
+
+    @staticmethod
+    def set_requires_grad(networks: list[nn.Module], requires_grad: bool) -> None:
+        for network in networks:
+            for parameter in network.parameters():
+                parameter.requires_grad = requires_grad
+
+    @staticmethod
+    def gan_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        target = torch.tensor(1.0 if target_is_real else 0.0).expand_as(prediction)
+        return F.mse_loss(prediction, target)
+
+    def set_input(self) -> None:
+        try:
+            batch = next(self.batches)
+        except StopIteration:  # a new epoch
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        self.real_a, self.real_b = batch["A"], batch["B"]
+
+    def forward(self) -> None:
+        self.fake_b = self.g_ab(self.real_a)
+        self.rec_a = self.g_ba(self.fake_b)
+        self.fake_a = self.g_ba(self.real_b)
+        self.rec_b = self.g_ab(self.fake_a)
+
+    def backward_g(self) -> None:
+        identity = self.lambda_cycle * self.lambda_identity
+        self.loss_idt_b = F.l1_loss(self.g_ab(self.real_b), self.real_b) * identity  # G_AB leaves B alone
+        self.loss_idt_a = F.l1_loss(self.g_ba(self.real_a), self.real_a) * identity
+        self.loss_g_ab = self.gan_loss(self.d_b(self.fake_b).logits, True)
+        self.loss_g_ba = self.gan_loss(self.d_a(self.fake_a).logits, True)
+        self.loss_cycle_a = F.l1_loss(self.rec_a, self.real_a) * self.lambda_cycle
+        self.loss_cycle_b = F.l1_loss(self.rec_b, self.real_b) * self.lambda_cycle
+        loss_g = self.loss_g_ab + self.loss_g_ba + self.loss_cycle_a + self.loss_cycle_b + self.loss_idt_a + self.loss_idt_b
+        loss_g.backward()
+
+    def backward_d_basic(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        loss_real = self.gan_loss(discriminator(real).logits, True)
+        loss_fake = self.gan_loss(discriminator(fake.detach()).logits, False)
+        loss = (loss_real + loss_fake) * 0.5
+        loss.backward()
+        return loss
+
+    def backward_d_a(self) -> None:
+        self.loss_d_a = self.backward_d_basic(self.d_a, self.real_a, self.pool_a.query(self.fake_a))
+
+    def backward_d_b(self) -> None:
+        self.loss_d_b = self.backward_d_basic(self.d_b, self.real_b, self.pool_b.query(self.fake_b))
+
+    def step(self) -> None:
+        self.set_input()
+        self.forward()
+        self.set_requires_grad([self.d_a, self.d_b], False)
+        self.optimizer_g.zero_grad()
+        self.backward_g()
+        self.optimizer_g.step()
+        self.set_requires_grad([self.d_a, self.d_b], True)
+        self.optimizer_d.zero_grad()
+        self.backward_d_a()
+        self.backward_d_b()
+        self.optimizer_d.step()
+        names = ("d_a", "g_ab", "cycle_a", "idt_a", "d_b", "g_ba", "cycle_b", "idt_b")
+        self.losses = {name: float(getattr(self, f"loss_{name}").detach()) for name in names}  # logged every step
+
+
+def cyclegan_throughput(args) -> None:
+    # model=cyclegan's networks (sized for 28x28 on a CPU) with the paper's objective and optimizer, as
+    # experiment=cyclegan_mnist trains them; --tiny shrinks them to check the harness.
+    tiny = ["model.g_width=4", "model.g_blocks=1", "model.d_width=4", "train.batch_size=4"] if args.tiny else []
+    preset = ["model=cyclegan", "dataset.domains=[plain,invert]", "loss=lsgan", "optimizer=adam", "train.batch_size=32", *tiny]
+    ours = GanTrainLoop(preset, args.data_root, dataset="mnist_domains")  # train.precision=auto, channels_last
+    fp32 = GanTrainLoop([*preset, "train.precision=fp32"], args.data_root, dataset="mnist_domains")
+    auto = f"gan-train {ours.training.precision} (auto)"
+    written_as_reference = ReferenceCycleGANLoop(ours.cfg, args.data_root)
+    sides = {"reference cyclegan loop (fp32)": written_as_reference, "gan-train fp32": fp32, auto: ours}
+    rates = interleaved_rates(sides, args.repeats, args.steps, warmup=1)
+    reference, fp32_rates, auto_rates = rates.values()
+    model, batch = ours.cfg.model, ours.cfg.train.batch_size
+    print(f"\nCycleGAN throughput, {'/'.join(ours.cfg.dataset.domains)} 28x28, batch {batch} per domain "
+          f"({2 * batch} images per step), G {model.g_width} wide x {model.g_blocks} blocks, D {model.d_width} wide, "
+          f"{torch.get_num_threads()} torch threads, {args.steps} steps per side and round, {args.repeats} rounds:")
+    for name, values in rates.items():
+        print(f"  {name:42s} {spread(values, 1)} img/s")
+    for name, values in (
+        (f"{auto} / reference:", f"{spread(ratio(auto_rates, reference))}x   (target >= 1.4)"),
+        ("gan-train fp32 / reference (fp32 vs fp32):", f"{spread(ratio(fp32_rates, reference))}x"),
+        (f"gan-train {ours.training.precision} / gan-train fp32:", f"{spread(ratio(auto_rates, fp32_rates))}x"),
+    ):
+        print(f"  {name:42s} {values}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gan_cli.data.mnist import load_mnist
 from gan_cli.files import atomic_write
@@ -62,52 +63,81 @@ def accuracy(model: MNISTEvaluator, images: torch.Tensor, labels: torch.Tensor) 
     return (predictions == labels).float().mean().item()
 
 
-def train(data_root: str) -> tuple[MNISTEvaluator, float]:
-    """The trained evaluator and its accuracy on the MNIST test set."""
+def deterministic() -> None:
+    """Fixed seed, one thread, deterministic kernels: the conditions under which the bytes repeat."""
     torch.manual_seed(SEED)
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
-    train_images, train_labels = load_mnist(data_root, "train", download=False)
-    test_images, test_labels = load_mnist(data_root, "test", download=False)
 
-    model = MNISTEvaluator()
-    steps_per_epoch = len(train_images) // BATCH_SIZE
+
+def fit(model: nn.Module, num_images: int, epochs: int, batch_loss, after_epoch) -> None:
+    """AdamW with a one-cycle learning rate over `epochs` shuffled passes of `num_images` images.
+
+    batch_loss(index, generator) -> the loss of the batch of images at `index` (int64 (BATCH_SIZE,)),
+    drawing any augmentation from `generator` (the shuffling one, so one seed fixes the whole run);
+    after_epoch(epoch) reports (it may put the model in eval mode: each epoch starts in train mode).
+    """
+    steps_per_epoch = num_images // BATCH_SIZE
     optimizer = torch.optim.AdamW(model.parameters(), lr=PEAK_LR, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, PEAK_LR, total_steps=EPOCHS * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, PEAK_LR, total_steps=epochs * steps_per_epoch)
     shuffle = torch.Generator().manual_seed(SEED)
-    started = time.perf_counter()
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(train_images), generator=shuffle)
+        order = torch.randperm(num_images, generator=shuffle)
         for step in range(steps_per_epoch):
-            index = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
-            x = augment(to_float(train_images[index]), shuffle)
-            loss = F.cross_entropy(model(x), train_labels[index])
+            loss = batch_loss(order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE], shuffle)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+        after_epoch(epoch)
+
+
+def train(data_root: str) -> tuple[MNISTEvaluator, float]:
+    """The trained evaluator and its accuracy on the MNIST test set."""
+    deterministic()
+    train_images, train_labels = load_mnist(data_root, "train", download=False)
+    test_images, test_labels = load_mnist(data_root, "test", download=False)
+    model = MNISTEvaluator()
+    started = time.perf_counter()
+
+    def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return F.cross_entropy(model(augment(to_float(train_images[index]), generator)), train_labels[index])
+
+    def after_epoch(epoch: int) -> None:
         test_accuracy = accuracy(model, test_images, test_labels)
         print(f"epoch {epoch + 1}/{EPOCHS}: test accuracy {test_accuracy:.4f}  ({time.perf_counter() - started:.0f} s)")
-    return model, test_accuracy
+
+    fit(model, len(train_images), EPOCHS, batch_loss, after_epoch)
+    return model, accuracy(model, test_images, test_labels)
+
+
+def parse_arguments(doc: str, shipped: Path) -> argparse.Namespace:
+    """--out (default: the shipped file) and --data-root (default: $GAN_DATA_ROOT, then ./data)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=shipped, help="where to write the weights")
+    parser.add_argument("--data-root", default=os.environ.get("GAN_DATA_ROOT", "./data"), help="folder holding MNIST/raw/")
+    return parser.parse_args()
+
+
+def write_weights(model: nn.Module, out: Path, recorded_sha256: str, constant: str) -> None:
+    """Write the weights atomically and say whether their SHA-256 is the one recorded as `constant`
+    ("module.py's NAME"), which loading checks."""
+    raw = serialize(model.state_dict())
+    atomic_write(out, lambda f: f.write(raw))
+    digest = hashlib.sha256(raw).hexdigest()
+    print(f"wrote {out} ({len(raw) / 1024:.0f} KB)")
+    print(f"sha256 {digest}")
+    print(f"matches the recorded {constant}" if digest == recorded_sha256 else
+          f"differs from the recorded {constant}: update it to ship these weights")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=SHIPPED, help="where to write the weights")
-    parser.add_argument("--data-root", default=os.environ.get("GAN_DATA_ROOT", "./data"), help="folder holding MNIST/raw/")
-    args = parser.parse_args()
-
+    args = parse_arguments(__doc__, SHIPPED)
     model, test_accuracy = train(args.data_root)
     if test_accuracy < REQUIRED_ACCURACY:
         raise SystemExit(f"test accuracy {test_accuracy:.4f} is below {REQUIRED_ACCURACY}; the weights were not written")
-    raw = serialize(model.state_dict())
-    atomic_write(args.out, lambda f: f.write(raw))
-    digest = hashlib.sha256(raw).hexdigest()
-    print(f"wrote {args.out} ({len(raw) / 1024:.0f} KB), test accuracy {test_accuracy:.4f}")
-    print(f"sha256 {digest}")
-    print("matches the recorded EVALUATOR_SHA256" if digest == EVALUATOR_SHA256 else
-          "differs from the recorded EVALUATOR_SHA256: update gan_cli/metrics/evaluator.py to ship these weights")
+    write_weights(model, args.out, EVALUATOR_SHA256, "gan_cli/metrics/evaluator.py's EVALUATOR_SHA256")
 
 
 if __name__ == "__main__":

@@ -91,19 +91,30 @@ def write_cifar10(root: Path, per_batch: int = 6) -> torch.Tensor:
     return torch.cat(train)
 
 
-def write_celeba(root: Path, n: int = 9) -> Path:
+def write_celeba(
+    root: Path, n: int = 9, extra: dict[str, list[bool]] | None = None,
+    faces: list[tuple[int, int, int]] | None = None,
+) -> Path:
     """<root>/celeba/ with n 178x218 JPEGs (a bright centre on a dark frame), the partition file
-    (train, valid, test in turn) and an attribute file where image i smiles when i is even."""
+    (train, valid, test in turn) and an attribute file where image i smiles when i is even. `extra`
+    adds attribute columns after CELEBA_ATTRIBUTES (name -> whether each of the n images has it);
+    `faces` gives each image's centre its own colour."""
+    extra = extra or {}
     folder = root / "celeba"
     (folder / IMAGES).mkdir(parents=True)
     names = [f"{i + 1:06d}.jpg" for i in range(n)]
-    for name in names:
+    for i, name in enumerate(names):
         image = np.full((218, 178, 3), 20, dtype=np.uint8)
-        image[39:179, 19:159] = (230, 180, 140)  # the centred 140x140 square
+        image[39:179, 19:159] = faces[i] if faces else (230, 180, 140)  # the centred 140x140 square
         Image.fromarray(image).save(folder / IMAGES / name, quality=95)
     (folder / PARTITION_FILE).write_text("".join(f"{name} {i % 3}\n" for i, name in enumerate(names)))
-    rows = [f"{name} -1 {'1' if i % 4 == 0 else '-1'} {'1' if i % 2 == 0 else '-1'}" for i, name in enumerate(names)]
-    (folder / ATTRIBUTE_FILE).write_text(f"{n}\n{' '.join(CELEBA_ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
+    rows = [
+        f"{name} -1 {'1' if i % 4 == 0 else '-1'} {'1' if i % 2 == 0 else '-1'}"
+        + "".join(f" {'1' if has[i] else '-1'}" for has in extra.values())
+        for i, name in enumerate(names)
+    ]
+    header = " ".join(CELEBA_ATTRIBUTES + list(extra))
+    (folder / ATTRIBUTE_FILE).write_text(f"{n}\n{header}\n" + "\n".join(rows) + "\n")
     return folder
 
 

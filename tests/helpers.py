@@ -111,11 +111,15 @@ def assert_same_training_state(a: dict, b: dict) -> None:
 
 
 def assert_same_tree(a, b, where: str) -> None:
-    """Nested dicts/lists of tensors and plain values are equal, tensors bit for bit."""
+    """Nested dicts, lists and tuples of tensors and plain values are equal, tensors bit for bit."""
     if isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), where
         for key in a:
             assert_same_tree(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for index, (x, y) in enumerate(zip(a, b)):
+            assert_same_tree(x, y, f"{where}[{index}]")
     elif isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
     else:

@@ -173,6 +173,21 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
         "dataset.name": "grid_2d", "dataset.grid_size": 5, "dataset.std": 0.01, "model.g_hidden": [128, 128], "train.steps": 20000,
         "model.pack": 2, "train.lr_decay_from": 0.5,
     },
+    "cyclegan_mnist": {
+        "dataset.domains": ["plain", "invert"], "model.name": "cyclegan", "loss.name": "lsgan", "model.cycle_weight": 10.0,
+        "model.identity_weight": 0.5, "model.pool_size": 50, "optimizer.generator.lr": 2e-4,
+        "optimizer.generator.betas": [0.5, 0.999], "train.lr_decay_from": 0.5, "train.steps": 2000,
+    },
+    "cyclegan_mnist_edge": {"dataset.domains": ["plain", "edge"], "model.identity_weight": 0.0, "train.steps": 4000},
+    "cyclegan_paper": {
+        "dataset.name": "unpaired", "dataset.image_size": 256, "model.g_width": 64, "model.g_blocks": 9, "model.d_width": 64,
+        "model.d_downsamplings": 3, "train.batch_size": 1, "train.epochs": 200, "train.lr_decay_from": 0.5,
+    },
+    "stargan_mnist": {
+        "dataset.domains": ["plain", "invert", "edge", "thick", "colour"], "model.name": "stargan", "loss.name": "wgan_gp",
+        "loss.gradient_penalty": 10.0, "train.d_steps": 5, "model.classification_weight": 1.0, "model.cycle_weight": 10.0,
+        "optimizer.generator.lr": 1e-4, "train.lr_decay_from": 0.5,
+    },
 }  # fmt: skip
 
 

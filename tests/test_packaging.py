@@ -24,6 +24,7 @@ def test_wheel_ships_every_config_and_the_evaluator_and_composes_from_another_di
     expected = {"gan_cli/configs/" + str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*.yaml")}
     assert expected and expected == shipped
     assert "gan_cli/metrics/evaluator.pt" in names
+    assert "gan_cli/metrics/domain_evaluator.pt" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)], check=True)

@@ -1,6 +1,7 @@
 """The speed options are correct: bf16 autocast, channels_last, compiled steps, the EMA without host
 syncs, and the benchmark harness end to end. (How fast they are is the benchmark's business.)"""
 
+import importlib.util
 import os
 import platform
 import re
@@ -213,6 +214,41 @@ def test_benchmark_script_runs_end_to_end(mnist_root, tmp_path):
         assert line in out, out
     gflop = float(re.search(r"gan-train fp32\s+([\d.]+) GFLOP per step", out).group(1))
     assert 0.1 < gflop < 0.3  # the tiny 28x28 DCGAN's step, counted by torch.utils.flop_counter
+
+
+def test_cyclegan_benchmark_runs_and_reports(mnist_root, tmp_path):
+    # The harness end to end in its tiny configuration (one round of 2 steps per side, narrow networks,
+    # batch 4): gan-train's CycleGAN step beside the reference-style loop. Rates are not judged here.
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--parts", "cyclegan_throughput", "--tiny", "--threads", "1",
+         "--data-root", str(mnist_root)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in (
+        "machine: ", "1 torch threads", "CycleGAN throughput, plain/invert 28x28, batch 4 per domain (8 images per step)",
+        "reference cyclegan loop (fp32)", "gan-train fp32 / reference (fp32 vs fp32):", "/ gan-train fp32:", "(target >= 1.4)",
+    ):
+        assert line in out, out
+    rates = re.findall(r"^  (.+?)\s+([\d.]+) \[([\d.]+) - ([\d.]+)\] img/s$", out, re.MULTILINE)
+    assert len(rates) == 3 and all(float(value) > 0 for *_, value in rates), out  # three sides, each measured
+    ratios = re.findall(r"/ .+?:\s+([\d.]+) \[[\d.]+ - [\d.]+\]x", out)
+    assert len(ratios) == 3 and all(float(value) > 0 for value in ratios), out
+
+
+def test_the_reference_image_pool_fills_then_swaps_image_by_image():
+    spec = importlib.util.spec_from_file_location("benchmark_training", SCRIPT)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    pool = benchmark.ImagePool(2, seed=0)
+    first = torch.arange(2.0).view(2, 1, 1, 1)
+    assert torch.equal(pool.query(first), first) and len(pool.images) == 2  # filling: stored and shown as they are
+    shown = pool.query(torch.full((200, 1, 1, 1), -1.0)).flatten()
+    assert len(shown) == 200 and len(pool.images) == 2
+    old = shown[shown >= 0]  # each stored image comes back at most once, in place of a fresh one that takes its slot
+    assert 0 < len(old) <= 2 and len(set(old.tolist())) == len(old)
+    assert sum(image.item() == -1 for image in pool.images) == len(old)
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

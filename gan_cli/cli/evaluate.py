@@ -1,9 +1,11 @@
 """gan-eval: metrics of a checkpoint's generator, or of images from anywhere, against real MNIST
 (or, with metrics=[stacked_modes], Stacked MNIST's mode coverage; with features=inception, against
-real images of any dataset through Inception-v3)."""
+real images of any dataset through Inception-v3); of a translation family's checkpoint (model=cyclegan,
+stargan), the translation metrics of every pair of its domains."""
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -26,7 +28,12 @@ from gan_cli.metrics.reconstruction import evaluate_reconstructions
 from gan_cli.metrics.suite import FEATURE_METRICS, evaluation_problems, merged
 from gan_cli.models.autoencoder import choose_latent_source
 from gan_cli.sampling.files import from_uint8
-from gan_cli.inference import encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged
+from gan_cli.games.translation import translate_images
+from gan_cli.inference import (
+    averaged, encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged, translates, translator_from_checkpoint,
+)
+from gan_cli.metrics.translation import evaluate_translation
+from gan_cli.sampling.translations import stored_test_set
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
 
 log = logging.getLogger("gan_cli.evaluate")
@@ -47,6 +54,8 @@ def main(cfg: DictConfig) -> None:
         if cfg.ckpt is not None:
             path = checkpoint_path(cfg.ckpt)
             checkpoint = load_checkpoint(path)
+            if translates(checkpoint):
+                return _evaluate_translation(cfg, checkpoint, path, device)
             generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
             choose_latent_source(generator, cfg.sampler)  # the encoder families: prior or fitted codes
             shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
@@ -80,6 +89,31 @@ def main(cfg: DictConfig) -> None:
         record = {**source, "seed": cfg.seed, "features": cfg.features, **_network(cfg, suite), **evaluation.record()}
         atomic_write(out, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
         log.info(f"Wrote {out}")
+
+
+def _evaluate_translation(cfg: DictConfig, checkpoint: dict, path: Path, device) -> None:
+    """A translation family's checkpoint: every translation metric of every ordered pair of its
+    domains on the first n test images of each (gan_cli.metrics.translation)."""
+    if cfg.metrics is not None or cfg.features != "evaluator":
+        raise GanError("a translation checkpoint is scored on every translation metric with the shipped domain "
+                       "evaluator: drop metrics= and features=")
+    game, networks, _ = translator_from_checkpoint(checkpoint, cfg.ema)
+    networks = {name: network.to(device) for name, network in networks.items()}
+    dataset = checkpoint["config"]["dataset"]
+    test_set = stored_test_set(dataset, cfg.data_root if "root" in dataset else None)  # (unpaired folders: dataset.path)
+    n = min(cfg.n, *(len(images) for images in test_set.images.values()))
+    which = "EMA" if averaged(checkpoint, next(iter(game.averaged), None), cfg.ema) else "raw"
+    log.info(f"Translating {n} test images of each of {', '.join(test_set.domains)} with the {which} generators of "
+             f"{path} (step {checkpoint['step']})")
+    result = evaluate_translation(partial(translate_images, game, networks, batch_size=cfg.batch_size), test_set, n,
+                                  cfg.batch_size, device, cfg.seed)
+    for line in result.lines():
+        log.info(line)
+    out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".metrics.json")
+    record = {"checkpoint": str(path), "step": checkpoint["step"], "generators": which, "seed": cfg.seed, "n": n,
+              "values": result.values, "worst_pair": result.worst_pair, "hidden": result.hidden}
+    atomic_write(out, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
+    log.info(f"Wrote {out}")
 
 
 def _check(cfg: DictConfig) -> list[str]:

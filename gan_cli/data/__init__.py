@@ -1,8 +1,10 @@
 """Datasets -> a batch source of (samples on the device, labels): images in [-1, 1] or toy vectors.
 
 DATASETS is the registry, keyed by dataset.name. A loader returns the data held in memory
-(InMemoryData: uint8 images or float vectors) or, for datasets of image files, an ImageFiles list
-that `file_batch_source` decodes into memory or streams, by dataset.memory_budget_mb.
+(InMemoryData: uint8 images or float vectors), for datasets of image files an ImageFiles list
+that `file_batch_source` decodes into memory or streams, by dataset.memory_budget_mb, or for the
+datasets of several domains (mnist_domains, unpaired, celeba with dataset.domains) their images
+per domain (DomainData), drawn by a DomainBatchSource.
 """
 
 import logging
@@ -11,8 +13,12 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig
 
-from gan_cli.data.celeba import celeba_files
+from gan_cli.data.celeba import celeba_files, check_celeba_files, check_domain_keys
 from gan_cli.data.cifar10 import load_cifar10
+from gan_cli.data.domains import (
+    DomainBatchSource, DomainData, check_mnist_domains_files, check_unpaired_folders, load_celeba_domains,
+    load_mnist_domains, load_unpaired
+)
 from gan_cli.data.fake import make_fake_images
 from gan_cli.data.image_files import ImageFiles, check_batch_size, check_image_folder, file_batch_source, scan_image_folder
 from gan_cli.data.mnist import check_mnist_files, load_mnist
@@ -23,8 +29,8 @@ from gan_cli.data.toy import MIXTURES, load_toy
 from gan_cli.errors import GanError
 
 __all__ = [
-    "DATASETS", "DataShape", "TensorBatchSource", "StreamedBatchSource", "build_batch_source", "check_dataset_files",
-    "is_vector_dataset",
+    "DATASETS", "DataShape", "TensorBatchSource", "StreamedBatchSource", "DomainBatchSource", "build_batch_source",
+    "check_dataset_files", "is_vector_dataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,12 @@ def _image_folder(cfg: DictConfig) -> ImageFiles:
     return ImageFiles(folder, files, labels, len(class_names or ()), cfg.image_size, cfg.channels, cfg.crop)
 
 
-def _celeba(cfg: DictConfig) -> ImageFiles:
+def _celeba(cfg: DictConfig) -> ImageFiles | DomainData:
+    """The faces of dataset.split (labelled by dataset.attribute), or with dataset.domains the faces of
+    each domain (gan_cli.data.domains)."""
+    if cfg.domains is not None:
+        check_domain_keys(cfg.attribute, cfg.domains)
+        return load_celeba_domains(cfg)
     return celeba_files(cfg.root, cfg.split, cfg.attribute, cfg.image_size, cfg.crop, cfg.download)
 
 
@@ -86,6 +97,8 @@ DATASETS = {
     "celeba": _celeba,
     "image_folder": _image_folder,
     "stacked_mnist": _stacked_mnist,
+    "mnist_domains": load_mnist_domains,
+    "unpaired": load_unpaired,
     "fake": _fake,
     **{name: _toy for name in MIXTURES},
 }
@@ -97,13 +110,20 @@ IDX_DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "stacked_mni
 
 def check_dataset_files(cfg: DictConfig) -> None:
     """Cheap checks of the dataset's files, made before the run directory exists (each message names
-    its key): the IDX headers of MNIST's files that are present, and that an image folder holds an
-    image. Everything else, and missing files (downloaded when dataset.download allows), is for the
-    loader."""
+    its key): the IDX headers of MNIST's files that are present; that an image folder (or each
+    training folder of dataset=unpaired) holds an image; that CelebA's attribute file, when present,
+    names the attributes of dataset.attribute or dataset.domains in its header. Everything else, and
+    missing files (downloaded when dataset.download allows), is for the loader."""
     if cfg.name in IDX_DATASETS:
         check_mnist_files(cfg.root, cfg.split, cfg.download, IDX_DATASETS[cfg.name])
     elif cfg.name == "image_folder":
         check_image_folder(cfg.path)
+    elif cfg.name == "mnist_domains":
+        check_mnist_domains_files(cfg)
+    elif cfg.name == "unpaired":
+        check_unpaired_folders(cfg)
+    elif cfg.name == "celeba":
+        check_celeba_files(cfg.root, cfg.attribute, cfg.domains)
 
 
 def is_vector_dataset(name: str) -> bool:
@@ -113,10 +133,12 @@ def is_vector_dataset(name: str) -> bool:
 
 def build_batch_source(
     cfg: DictConfig, batch_size: int, device: torch.device, seed: int
-) -> TensorBatchSource | StreamedBatchSource:
+) -> TensorBatchSource | StreamedBatchSource | DomainBatchSource:
     if cfg.name not in DATASETS:
         raise GanError(f"dataset.name={cfg.name!r} is not a known dataset; use one of {', '.join(DATASETS)}")
     data = DATASETS[cfg.name](cfg)
+    if isinstance(data, DomainData):
+        return DomainBatchSource(data, batch_size, device, seed)
     if isinstance(data, ImageFiles):
         return file_batch_source(data, batch_size, device, seed, cfg.workers, cfg.memory_budget_mb)
     if data.class_names:

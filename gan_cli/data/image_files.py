@@ -1,4 +1,5 @@
-"""Datasets made of image files (an image folder, CelebA): finding, decoding, and the batch source.
+"""Datasets made of image files (an image folder, CelebA, and the unpaired domains' folders of
+gan_cli.data.domains): finding, decoding, and the batch source.
 
 Every image is cropped to a centred square and resized to image_size x image_size, as RGB
 (channels=3) or grayscale (channels=1). A dataset whose decoded images fit in
@@ -118,25 +119,13 @@ def file_batch_source(
     data: ImageFiles, batch_size: int, device: torch.device, seed: int, workers: int, memory_budget_mb: float
 ) -> TensorBatchSource | StreamedBatchSource:
     """The batch source of `data`: decoded into memory when it fits the budget, otherwise streamed."""
-    started = time.perf_counter()
     workers = usable_workers(workers)
-    shape = (data.channels, data.image_size, data.image_size)
     needed_mb = len(data.files) * data.bytes_per_image / 2**20
-    decode_file = partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
     if needed_mb <= memory_budget_mb:
-        # Each decoded image is copied into one tensor as it arrives: holding every image a worker sent
-        # would keep one shared-memory handle open per image, more than a process may have.
-        images, kept = torch.empty((len(data.files), *shape), dtype=torch.uint8), []
-        for index, image in _readable(data, decode_file, workers):
-            images[len(kept)] = image
-            kept.append(index)
-        log.info(
-            f"Decoded {len(kept)} of {len(data.files)} images of {data.folder} into memory ({needed_mb:.0f} MB) "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+        images, kept = decode_into_memory(data, workers)
         labels = data.labels[kept] if data.labels is not None else None
         check_batch_size(batch_size, len(kept))
-        return TensorBatchSource(images[: len(kept)], labels, data.num_classes, batch_size, device, seed)
+        return TensorBatchSource(images, labels, data.num_classes, batch_size, device, seed)
     kept = [index for index, _ in _readable(data, _header_ok, workers)]
     log.info(
         f"Streaming {len(kept)} of {len(data.files)} images of {data.folder} from disk with {workers} workers: "
@@ -145,8 +134,31 @@ def file_batch_source(
     files = [data.files[i] for i in kept]
     labels = data.labels[kept] if data.labels is not None else None
     check_batch_size(batch_size, len(files))
-    dataset = StreamedImages(files, decode_file)
+    dataset = StreamedImages(files, _decoder(data))
+    shape = (data.channels, data.image_size, data.image_size)
     return StreamedBatchSource(dataset, shape, labels, data.num_classes, batch_size, device, seed, workers)
+
+
+def decode_into_memory(data: ImageFiles, workers: int) -> tuple[torch.Tensor, list[int]]:
+    """Every readable file of `data` decoded by `workers` processes: (uint8 images (K, C, S, S), the
+    indices of those K files in data.files); unreadable files are logged and left out."""
+    started = time.perf_counter()
+    # Each decoded image is copied into one tensor as it arrives: holding every image a worker sent
+    # would keep one shared-memory handle open per image, more than a process may have.
+    images, kept = torch.empty((len(data.files), data.channels, data.image_size, data.image_size), dtype=torch.uint8), []
+    for index, image in _readable(data, _decoder(data), workers):
+        images[len(kept)] = image
+        kept.append(index)
+    log.info(
+        f"Decoded {len(kept)} of {len(data.files)} images of {data.folder} into memory "
+        f"({len(kept) * data.bytes_per_image / 2**20:.0f} MB) in {time.perf_counter() - started:.1f} s"
+    )
+    return images[: len(kept)], kept
+
+
+def _decoder(data: ImageFiles):
+    """decode() with data's size, channels and crop: path -> uint8 (C, S, S)."""
+    return partial(decode, image_size=data.image_size, channels=data.channels, crop=data.crop)
 
 
 def usable_workers(requested: int) -> int:
@@ -197,10 +209,10 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
     folder is a class (sorted names: label k is class_names[k]); images directly in the folder make
     the whole tree unlabelled.
     """
-    folder = _image_folder(path)
-    files = sorted(_image_files(folder))
+    folder = dataset_folder(path)
+    files = sorted(image_files_under(folder))
     if not files:
-        raise _no_image_files(path, folder)
+        raise no_image_files(path, folder)
     tops = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else None for p in files]
     if None in tops:
         if any(tops):
@@ -214,26 +226,30 @@ def scan_image_folder(path: str | None) -> tuple[Path, list[Path], torch.Tensor 
 def check_image_folder(path: str | None) -> None:
     """What can be checked before a run starts, decoding nothing: dataset.path is a folder holding at
     least one image file (by its extension; the search stops at the first)."""
-    folder = _image_folder(path)
-    if next(_image_files(folder), None) is None:
-        raise _no_image_files(path, folder)
+    folder = dataset_folder(path)
+    if next(image_files_under(folder), None) is None:
+        raise no_image_files(path, folder)
 
 
-def _image_folder(path: str | None) -> Path:
+IMAGE_FOLDER_USAGE = "dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)"
+
+
+def dataset_folder(path: str | None, usage: str = IMAGE_FOLDER_USAGE) -> Path:
+    """dataset.path as an existing folder; `usage` is the message when it is not set."""
     if path is None:
-        raise GanError("dataset=image_folder needs dataset.path=<a folder of images> (sub-folders become classes)")
+        raise GanError(usage)
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise GanError(f"dataset.path={path}: {folder} is not a folder" + (" (it does not exist)" if not folder.exists() else ""))
     return folder
 
 
-def _image_files(folder: Path):
+def image_files_under(folder: Path):
     """The image files anywhere under `folder`, by extension, hidden files and folders left out."""
     return (p for p in folder.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(folder)))
 
 
-def _no_image_files(path: str, folder: Path) -> GanError:
+def no_image_files(path: str, folder: Path) -> GanError:
     return GanError(f"dataset.path={path}: {folder} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)")
 
 

@@ -13,6 +13,8 @@ from gan_cli.games.adversarial import AdversarialGame
 from gan_cli.games.autoencoder import AutoencoderGame, VAEGame
 from gan_cli.games.base import Game
 from gan_cli.games.began import BEGANGame
+from gan_cli.games.cyclegan import CycleGANGame
+from gan_cli.games.stargan import StarGANGame
 from gan_cli.games.vaegan import VAEGANGame
 
 GAMES: dict[str, type[Game]] = {
@@ -21,6 +23,8 @@ GAMES: dict[str, type[Game]] = {
     "vaegan": VAEGANGame,
     "autoencoder": AutoencoderGame,  # model=ae
     "vae": VAEGame,  # model=vae
+    "cyclegan": CycleGANGame,
+    "stargan": StarGANGame,
 }
 DEFAULT_GAME = "adversarial"  # what configs and checkpoints written before games had name
 

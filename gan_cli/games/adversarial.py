@@ -23,7 +23,7 @@ from gan_cli.data.source import DataShape
 from gan_cli.games.base import Game, Precision
 from gan_cli.losses import Objective, build_objective
 from gan_cli.losses.feature_matching import feature_matching
-from gan_cli.losses.regularizers import gradient_penalty, r1_penalty
+from gan_cli.losses.regularizers import clip_weights, gradient_penalty, r1_penalty
 from gan_cli.models import build_networks
 from gan_cli.training.replay import ReplayBuffer
 from gan_cli.training.updates import Updates
@@ -106,9 +106,7 @@ class AdversarialGame(Game):
     def clip_weights(self, discriminator) -> None:
         """WGAN: clipped weights keep the critic (roughly) Lipschitz; nothing for the other losses."""
         if self.objective.clip is not None:
-            with torch.no_grad():
-                for param in discriminator.parameters():
-                    param.clamp_(-self.objective.clip, self.objective.clip)
+            clip_weights(discriminator, self.objective.clip)
 
     def unrolled_discriminator(self, data, updates: Updates, rng, precision) -> nn.Module:
         """Metz et al. 2017: a copy of D (and of its optimizer's state) after K more updates of its own,

@@ -38,3 +38,10 @@ def gradient_penalty(
 def r1_penalty(discriminator: nn.Module, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): 0.5 * E[||grad D(x)||^2] on real data (times gamma by the caller)."""
     return 0.5 * _input_gradients(discriminator, real, labels).pow(2).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def clip_weights(network: nn.Module, bound: float) -> None:
+    """WGAN's weight clipping: every parameter into [-bound, bound], which keeps a critic (roughly) Lipschitz."""
+    for param in network.parameters():
+        param.clamp_(-bound, bound)

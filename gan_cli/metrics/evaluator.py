@@ -31,6 +31,21 @@ def _conv(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     )
 
 
+def evaluator_body(in_channels: int) -> nn.Sequential:
+    """Images (N, in_channels, 28, 28) -> (N, 128): six 3x3 convolutions, three with stride 2
+    (28 -> 14 -> 7 -> 4), and global average pooling. Shared by the MNIST and the domain evaluator."""
+    return nn.Sequential(
+        _conv(in_channels, 16, 1),
+        _conv(16, 32, 2),  # 14x14
+        _conv(32, 32, 1),
+        _conv(32, 64, 2),  # 7x7
+        _conv(64, 64, 1),
+        _conv(64, 128, 2),  # 4x4
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),  # (N, 128)
+    )
+
+
 class MNISTEvaluator(nn.Module):
     """Images (N, 1, 28, 28) in [-1, 1] -> features (N, 128) and class logits (N, 10).
 
@@ -41,16 +56,7 @@ class MNISTEvaluator(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(
-            _conv(1, 16, 1),
-            _conv(16, 32, 2),  # 14x14
-            _conv(32, 32, 1),
-            _conv(32, 64, 2),  # 7x7
-            _conv(64, 64, 1),
-            _conv(64, 128, 2),  # 4x4
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),  # (N, 128)
-        )
+        self.body = evaluator_body(IMAGE_SHAPE[0])
         self.hidden = nn.Sequential(nn.Linear(128, FEATURE_DIM), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(0.2)
         self.classifier = nn.Linear(FEATURE_DIM, NUM_CLASSES)
@@ -69,25 +75,36 @@ def serialize(state_dict: dict) -> bytes:
     return buffer.getvalue()
 
 
-def load_evaluator(device: torch.device | str = "cpu") -> MNISTEvaluator:
-    """The shipped evaluator in eval mode, after checking that its weights are the recorded ones."""
+def load_shipped(network: nn.Module, weights_file: str, recorded_sha256: str, what: str, script: str,
+                 device: torch.device | str) -> nn.Module:
+    """`network` with the shipped weights of gan_cli/metrics/`weights_file` (checked: see
+    load_checked_state), on `device`, in eval mode, without gradients."""
+    network.load_state_dict(load_checked_state(weights_file, recorded_sha256, what, script))
+    return network.to(device).eval().requires_grad_(False)
+
+
+def load_checked_state(weights_file: str, recorded_sha256: str, what: str, script: str) -> dict:
+    """The state dict in gan_cli/metrics/`weights_file`, after checking that its bytes are the recorded
+    ones (`what` names the network in messages, `script` the script that rebuilds the file)."""
     try:
-        raw = resources.files("gan_cli.metrics").joinpath(WEIGHTS_FILE).read_bytes()
+        raw = resources.files("gan_cli.metrics").joinpath(weights_file).read_bytes()
     except FileNotFoundError as err:
         raise GanError(
-            f"the evaluator's weights gan_cli/metrics/{WEIGHTS_FILE} are missing from this installation; "
-            "reinstall gan_cli"
+            f"{what}'s weights gan_cli/metrics/{weights_file} are missing from this installation; reinstall gan_cli"
         ) from err
     digest = hashlib.sha256(raw).hexdigest()
-    if digest != EVALUATOR_SHA256:
+    if digest != recorded_sha256:
         raise GanError(
-            f"the evaluator's weights gan_cli/metrics/{WEIGHTS_FILE} have SHA-256 {digest[:16]}..., not the "
-            f"recorded {EVALUATOR_SHA256[:16]}...: the file was altered or replaced, and metrics computed "
-            "with it would not be comparable; reinstall gan_cli (or rebuild it with scripts/train_evaluator.py)"
+            f"{what}'s weights gan_cli/metrics/{weights_file} have SHA-256 {digest[:16]}..., not the "
+            f"recorded {recorded_sha256[:16]}...: the file was altered or replaced, and metrics computed "
+            f"with it would not be comparable; reinstall gan_cli (or rebuild it with {script})"
         )
-    evaluator = MNISTEvaluator()
-    evaluator.load_state_dict(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True))
-    return evaluator.to(device).eval().requires_grad_(False)
+    return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+
+
+def load_evaluator(device: torch.device | str = "cpu") -> MNISTEvaluator:
+    """The shipped evaluator in eval mode, after checking that its weights are the recorded ones."""
+    return load_shipped(MNISTEvaluator(), WEIGHTS_FILE, EVALUATOR_SHA256, "the evaluator", "scripts/train_evaluator.py", device)
 
 
 @dataclass

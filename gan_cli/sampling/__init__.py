@@ -4,6 +4,7 @@
 - files.py     grids, PNG files, .npz arrays, GIFs and toy points, written atomically
 - walks.py     latent walks: interpolation and InfoGAN code traversal
 - requests.py  gan-sample's modes: what a config asks for, checked, then made and written
+- translations.py  gan-translate: images of one domain read, translated into another, written
 
 Images are float (N, C, H, W) in [-1, 1]. A sampler keeps the generator contract of
 gan_cli.models.base.Generator (`sample_inputs`, `forward(**inputs)`).

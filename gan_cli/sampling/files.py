@@ -23,14 +23,21 @@ def image_grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     return make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
 
 
-def reconstruction_grid(inputs: torch.Tensor, outputs: torch.Tensor, columns: int) -> torch.Tensor:
-    """A grid image (3, H', W') in [0, 1] of images (N, C, H, W) in [-1, 1]: rows of `columns` inputs,
-    each above the row of their reconstructions `outputs` (a short last pair of rows is padded black)."""
+def row_groups_grid(kinds: list[torch.Tensor], columns: int) -> torch.Tensor:
+    """A grid image (3, H', W') in [0, 1] of images of several kinds, each (N, C, H, W) in [-1, 1] and
+    row i of one kind made from row i of the others (inputs, their translations, their way back):
+    groups of one row of `columns` images per kind, in `kinds`' order (a short last group is padded black)."""
     rows = []
-    for start in range(0, len(inputs), columns):
-        for images in (inputs[start : start + columns], outputs[start : start + columns]):
+    for start in range(0, len(kinds[0]), columns):
+        for images in kinds:
+            images = images[start : start + columns]
             rows += [images, torch.full((columns - len(images), *images.shape[1:]), -1.0)]
     return image_grid(torch.cat(rows), nrow=columns)
+
+
+def reconstruction_grid(inputs: torch.Tensor, outputs: torch.Tensor, columns: int) -> torch.Tensor:
+    """Rows of `columns` inputs, each above the row of their reconstructions `outputs` (row_groups_grid)."""
+    return row_groups_grid([inputs, outputs], columns)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -229,6 +229,11 @@ class BatchShare:
         x, y = self.source.next()  # the global batch: (B, C, H, W), (B,) or None
         return x[self.rows], (y[self.rows] if y is not None else None)
 
+    def next_from(self, domain: int) -> tuple[torch.Tensor, None]:
+        """This process's rows of a global batch of one domain (a DomainBatchSource's next_from)."""
+        x, _ = self.source.next_from(domain)
+        return x[self.rows], None
+
     def __len__(self) -> int:
         return len(self.source)
 

@@ -11,16 +11,20 @@ import json
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
+from gan_cli.data.domains import domain_test_set
 from gan_cli.data.source import DataShape
+from gan_cli.games.translation import TranslationGame, translate_images
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import require_evaluator_shape
 from gan_cli.metrics.choice import build_suite, metrics_image_shape
 from gan_cli.metrics.suite import improves
+from gan_cli.metrics.translation import HIGHER_IS_BETTER, evaluate_translation
 from gan_cli.training.monitor import TrainingMonitor
 
 log = logging.getLogger(__name__)
@@ -30,16 +34,34 @@ class PeriodicEvaluation:
     def __init__(
         self, cfg: DictConfig, shape: DataShape, run_dir: Path, device: torch.device, checkpoint: dict | None
     ):
-        self.every = cfg.eval.every if _applies(cfg, shape) else None
-        self.best_name = cfg.eval.best
+        self.every = cfg.eval.every if self.applies(cfg, shape) else None
+        self.best_name = self.value_name(cfg.eval.best)
         self.best: float | None = None
         self.best_step: int | None = None
         self.last: dict[str, float] = {}  # the values of this run's latest evaluation
         self.log_path = run_dir / "metrics.jsonl"
         if checkpoint is not None:
             self._resume(checkpoint)
-        if self.every is None:
-            return
+        if self.every is not None:
+            self.prepare(cfg, device)
+
+    def applies(self, cfg: DictConfig, shape: DataShape) -> bool:
+        return _applies(cfg, shape)
+
+    def value_name(self, best: str) -> str:
+        """The name of eval.best's value among the evaluation's values."""
+        return best
+
+    def improves(self, value: float) -> bool:
+        """Whether `value` of eval.best beats the best so far."""
+        return improves(self.best_name, value, self.best)
+
+    def shown(self, values: dict[str, float]) -> dict[str, float]:
+        """The values the log line shows."""
+        return values
+
+    def prepare(self, cfg: DictConfig, device: torch.device) -> None:
+        """Build what the evaluations need (once per run)."""
         # The run's seed picks the evaluation latents: the same images at every evaluation.
         self.suite = build_suite(cfg.eval.metrics, cfg.eval.n, cfg.seed + 3, _data_root(cfg), device)
         # The accuracies' floor is the evaluator's own accuracy, not a generator's target: left out.
@@ -53,21 +75,26 @@ class PeriodicEvaluation:
     def due(self, step: int, done: bool) -> bool:
         return self.every is not None and (step % self.every == 0 or done)
 
-    def run(self, generator: torch.nn.Module, step: int, monitor: TrainingMonitor) -> bool:
-        """Evaluate `generator` at `step` and record the values; True when the best value improved."""
+    def measure(self, state) -> tuple[dict[str, float], dict]:
+        """The metric values of the TrainingState's EMA sampler, and what the metrics.jsonl line adds."""
+        evaluation = self.suite.evaluate_generator(state.sampler)
+        return evaluation.values, {"n": evaluation.n, "reference": evaluation.reference}
+
+    def run(self, state, step: int, monitor: TrainingMonitor) -> bool:
+        """Evaluate the TrainingState `state` at `step` and record the values; True when the best value improved."""
         started = time.perf_counter()
-        evaluation = self.suite.evaluate_generator(generator)
-        for name, value in evaluation.values.items():
+        values, about = self.measure(state)
+        for name, value in values.items():
             monitor.add_scalar(f"eval/{name}", value, step)
-        line = {"step": step, **evaluation.values, "n": evaluation.n, "reference": evaluation.reference}
+        line = {"step": step, **values, **about}
         with open(self.log_path, "a") as f:
             f.write(json.dumps(line) + "\n")
-        self.last = evaluation.values
-        value = evaluation.values[self.best_name]
-        improved = improves(self.best_name, value, self.best)
+        self.last = values
+        value = values[self.best_name]
+        improved = self.improves(value)
         if improved:
             self.best, self.best_step = value, step
-        shown = "  ".join(f"{name} {value:.4g}" for name, value in evaluation.values.items())
+        shown = "  ".join(f"{name} {value:.4g}" for name, value in self.shown(values).items())
         log.info(
             f"eval step {step}: {shown}  (best {self.best_name} {self.best:.4g} at step {self.best_step}; "
             f"{time.perf_counter() - started:.1f} s)"
@@ -85,6 +112,48 @@ class PeriodicEvaluation:
             log.info(f"eval.best changed from {state['best_metric']} to {self.best_name}: best.pt is chosen anew")
         if self.log_path.is_file():
             _drop_lines_after(self.log_path, checkpoint["step"])
+
+
+class TranslationEvaluation(PeriodicEvaluation):
+    """The translation families: every translation metric of every ordered pair of domains
+    (gan_cli.metrics.translation) on the first eval.n test images of each domain, by the EMA
+    generators. eval.best names a metric (label_preservation, domain_accuracy, fid, ...): best.pt
+    keeps its mean over the pairs. The log line shows the means; TensorBoard and metrics.jsonl all."""
+
+    def applies(self, cfg: DictConfig, shape: DataShape) -> bool:
+        return cfg.eval.every is not None
+
+    def value_name(self, best: str) -> str:
+        return f"mean/{best}"
+
+    def prepare(self, cfg: DictConfig, device: torch.device) -> None:
+        self.test_set = domain_test_set(cfg.dataset)
+        self.n = min(cfg.eval.n, *(len(images) for images in self.test_set.images.values()))
+        self.seed, self.device = cfg.seed + 3, device
+        log.info(f"Evaluation every {self.every} steps: the translation metrics of every pair of "
+                 f"{', '.join(self.test_set.domains)} on {self.n} test images each; best.pt by {self.best_name}")
+
+    def improves(self, value: float) -> bool:
+        higher = HIGHER_IS_BETTER[self.best_name.removeprefix("mean/")]
+        return self.best is None or (value > self.best if higher else value < self.best)
+
+    def shown(self, values: dict[str, float]) -> dict[str, float]:
+        return {name: value for name, value in values.items() if name.startswith("mean/")}
+
+    def measure(self, state) -> tuple[dict[str, float], dict]:
+        networks, game = state.sampling_networks(), type(state.game)
+        result = evaluate_translation(
+            partial(translate_images, game, networks), self.test_set, self.n, device=self.device, seed=self.seed
+        )
+        for pair in result.hidden:
+            log.warning(f"eval: {pair} hides information in its translations (the cycle probe: see gan-eval's report)")
+        return result.values, {"n": self.n}
+
+
+def evaluation_for(cfg: DictConfig, game, shape: DataShape, run_dir: Path, device: torch.device, checkpoint: dict | None):
+    """The run's periodic evaluation: of the sampler's images, or of a translation family's translations."""
+    kind = TranslationEvaluation if isinstance(game, TranslationGame) else PeriodicEvaluation
+    return kind(cfg, shape, run_dir, device, checkpoint)
 
 
 def evaluates(cfg: DictConfig) -> bool:

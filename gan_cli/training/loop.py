@@ -31,7 +31,7 @@ from gan_cli.training.checkpoint import FORMAT_VERSION, save_checkpoint
 from gan_cli.training.compiled import CUDA_GRAPH_MODES, compile_networks
 from gan_cli.training.divergence import DivergenceGuard
 from gan_cli.training.ema import EMA
-from gan_cli.training.evaluation import PeriodicEvaluation
+from gan_cli.training.evaluation import PeriodicEvaluation, evaluation_for
 from gan_cli.training.hparams import log_hparams
 from gan_cli.training.monitor import TrainingMonitor
 from gan_cli.training.nan_guard import NanGuard
@@ -124,7 +124,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
     _log_plan(cfg, state, total_steps, device, training.precision)
     schedule = LearningRateSchedule(state.updates, cfg.train.lr_decay_from, state.step + 1, total_steps)
     writes = parallel.is_main  # of several processes, only rank 0 writes files and logs
-    evaluation = PeriodicEvaluation(cfg, state.data.shape, run_dir, device, checkpoint) if writes else None
+    evaluation = evaluation_for(cfg, state.game, state.data.shape, run_dir, device, checkpoint) if writes else None
     divergence = DivergenceGuard.for_run(cfg, run_dir, device, agree=parallel.any_rank)  # train.on_divergence
 
     # Train.
@@ -162,7 +162,7 @@ def training_loop(cfg: DictConfig, run_dir: Path, origin: dict, checkpoint: dict
                     state.game.prepare_sampling(state.sampling_networks(), state.data)
                 if write_grid:
                     training.pictures.write(state, run_dir / "samples" / f"step_{state.step:07d}.png", monitor)
-                if evaluate and evaluation.run(state.sampler, state.step, monitor):  # a new best
+                if evaluate and evaluation.run(state, state.step, monitor):  # a new best
                     save_checkpoint(_checkpoint(state, config_record, origin, evaluation), run_dir / "checkpoints" / "best.pt")
                 if write_checkpoint:
                     _write_checkpoints(_checkpoint(state, config_record, origin, evaluation), run_dir, cfg)
@@ -273,7 +273,8 @@ def _log_plan(cfg: DictConfig, state: TrainingState, total_steps: int, device: t
         return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M"
 
     shape, game = state.data.shape, state.game
-    log.info(f"Data: {cfg.dataset.name}, {len(state.data)} {shape.describe()}, {shape.num_classes} classes")
+    labels = f"domains {', '.join(state.data.domains)}" if hasattr(state.data, "domains") else f"{shape.num_classes} classes"
+    log.info(f"Data: {cfg.dataset.name}, {len(state.data)} {shape.describe()}, {labels}")
     sizes = ", ".join(f"{name} {millions(network)}" for name, network in game.networks.items())
     log.info(
         f"Model: {cfg.model.name} ({sizes} parameters), "

@@ -1,5 +1,6 @@
 """What the loop draws every samples.every steps: a grid of the fixed inputs' images, or on toy
-vector data a picture of the game with its mode metrics.
+vector data a picture of the game with its mode metrics, or for the translation families fixed test
+images with their translations and their way back (TranslationGrid).
 
 Both show the game's sampler (the GANs' generator) on the same fixed inputs at every step (they live
 in the TrainingState, so a resumed run draws the same ones), and both go to samples/step_XXXXXXX.png
@@ -24,7 +25,9 @@ from torch import nn
 from gan_cli.data.source import DataShape
 from gan_cli.data.toy import GaussianMixture, toy_mixture
 from gan_cli.figures import LIMIT, DensityPanel, density_figure, figure_image, scatter_figure
+from gan_cli.data.domains import domain_test_set
 from gan_cli.games.base import Game
+from gan_cli.games.translation import TranslationGame, translate_images, translation_pairs
 from gan_cli.losses.adversarial import CrossEntropyLoss
 from gan_cli.metrics.divergences import GameMeasures, caption
 from gan_cli.metrics.modes import HIGH_QUALITY_STDS, mixture_modes
@@ -76,6 +79,32 @@ class ReconstructionGrid(SampleGrid):
         pairs = reconstruction_grid(real.float().cpu(), rebuilt.float().cpu(), self.columns)
         save_png(pairs, path.with_name(path.stem + "_reconstructions.png"))
         monitor.add_image("reconstructions", pairs, state.step)
+
+
+class TranslationGrid:
+    """Translation families: for each ordered pair of domains (a, b), a row of fixed test images of a,
+    the row of their translations into b and the row of those translated back into a, by the EMA
+    generators. One TensorBoard image per pair ("translations/a->b"); the PNG stacks them all.
+
+    The fixed inputs are the first columns of each domain's test images (on the CPU, in [-1, 1]),
+    kept in the TrainingState like the GANs' fixed latents."""
+
+    def __init__(self, game: TranslationGame, test_set, n: int):
+        self.game, self.domains = game, test_set.domains
+        self.columns = max(1, math.isqrt(n))
+        self.inputs = {name: test_set.images[name][: self.columns].float().div(127.5).sub(1.0) for name in self.domains}
+
+    def write(self, state, path: Path, monitor) -> None:
+        networks = state.sampling_networks()
+        blocks = []
+        for a, b in translation_pairs(len(self.domains)):
+            x = state.fixed_inputs[self.domains[a]]
+            translated = translate_images(type(self.game), networks, x, a, b)
+            back = translate_images(type(self.game), networks, translated, b, a)
+            block = torch.cat([x, translated, back])  # (3 * columns, C, H, W)
+            monitor.add_image(f"translations/{self.domains[a]}->{self.domains[b]}", image_grid(block, nrow=self.columns), state.step)
+            blocks.append(block)
+        save_png(image_grid(torch.cat(blocks), nrow=self.columns), path)
 
 
 class GamePicture:
@@ -167,10 +196,14 @@ def _grid_points() -> torch.Tensor:
     return torch.stack([x.flatten(), y.flatten()], dim=1)
 
 
-def build_pictures(cfg: DictConfig, shape: DataShape, game: Game, networks: dict[str, nn.Module]) -> SampleGrid | GamePicture:
+def build_pictures(
+    cfg: DictConfig, shape: DataShape, game: Game, networks: dict[str, nn.Module]
+) -> SampleGrid | GamePicture | TranslationGrid:
     """The loop's picture for this data: `.inputs` are the fixed inputs, `.write(state, path, monitor)`
     draws. `networks` are the game's, unwrapped."""
     seed = cfg.seed + 2
+    if isinstance(game, TranslationGame):
+        return TranslationGrid(game, domain_test_set(cfg.dataset), cfg.samples.n)
     if shape.is_image and game.encoder is not None:
         return ReconstructionGrid(game, networks[game.sampler], cfg.samples.n, seed)
     if shape.is_image:

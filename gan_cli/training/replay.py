@@ -36,8 +36,8 @@ class ReplayBuffer:
 
     def _store(self, fake: torch.Tensor, inputs: dict[str, torch.Tensor], rng: torch.Generator) -> None:
         if self.fakes is None:
-            self.fakes = fake.new_empty(self.capacity, *fake.shape[1:])
-            self.inputs = {name: value.new_empty(self.capacity, *value.shape[1:]) for name, value in inputs.items()}
+            self.fakes = fake.new_zeros(self.capacity, *fake.shape[1:])  # zeros: slots not yet filled are saved too
+            self.inputs = {name: value.new_zeros(self.capacity, *value.shape[1:]) for name, value in inputs.items()}
         if self.size < self.capacity:  # fill in order first, then overwrite random slots
             count = min(len(fake), self.capacity - self.size)
             slots = torch.arange(self.size, self.size + count, device=fake.device)
