@@ -249,6 +249,17 @@ class StarGANConfig(TranslationConfig):
     classification_weight: float = MISSING  # lambda_cls of the domain classification terms
 
 
+@dataclass
+class CoGANConfig(FamilyConfig):
+    """CoGAN: a pair of DCGANs with tied layers (gan_cli.models.cogan)."""
+
+    latent_dim: int = MISSING
+    g_width: int = MISSING
+    d_width: int = MISSING
+    d_norm: str = MISSING  # batch | layer | none | auto (as model=dcgan's)
+    init: str = MISSING
+    shared_layers: int = MISSING  # G's first and D's last layers shared by the two domains (0: none)
+
 # --- loss group: the regularizers are off unless a loss option turns them on -----------------------
 
 
@@ -495,6 +506,7 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="vae", node=VAEConfig)
     cs.store(group="schema/model", name="cyclegan", node=CycleGANConfig)
     cs.store(group="schema/model", name="stargan", node=StarGANConfig)
+    cs.store(group="schema/model", name="cogan", node=CoGANConfig)
     cs.store(group="schema/loss", name="cross_entropy", node=CrossEntropyLossConfig)
     cs.store(group="schema/loss", name="least_squares", node=LeastSquaresLossConfig)
     cs.store(group="schema/loss", name="wasserstein", node=WassersteinLossConfig)

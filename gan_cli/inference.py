@@ -67,6 +67,11 @@ def translates(checkpoint: dict) -> bool:
     return issubclass(stored_model(checkpoint).game, TranslationGame)
 
 
+def draws_pairs(checkpoint: dict) -> bool:
+    """Whether the checkpoint's model draws pairs of images in two domains (CoGAN): the pair metrics score it."""
+    return stored_model(checkpoint).game.draws_pairs
+
+
 def samples_averaged(checkpoint: dict, use_ema: bool) -> bool:
     """Whether sampler_from_checkpoint(checkpoint, use_ema) gives EMA weights (else the raw ones)."""
     return averaged(checkpoint, game_class(checkpoint["config"]["model"]).sampler, use_ema)

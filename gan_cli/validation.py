@@ -17,9 +17,11 @@ from gan_cli.games import GAMES
 from gan_cli.losses import LOSSES
 from gan_cli.losses.feature_matching import GENERATOR_OBJECTIVES
 from gan_cli.losses.likelihood import LIKELIHOODS
+from gan_cli.metrics.pairs import HIGHER_IS_BETTER as PAIR_METRICS
 from gan_cli.metrics.suite import evaluation_problems
 from gan_cli.metrics.translation import HIGHER_IS_BETTER as TRANSLATION_METRICS
 from gan_cli.models import ARCHITECTURES
+from gan_cli.models.cogan import check_shared_layers
 from gan_cli.models.dcgan import D_NORMS, resolution_stages
 from gan_cli.models.init import INIT_SCHEMES
 from gan_cli.training.compiled import COMPILE_MODES
@@ -28,6 +30,8 @@ from gan_cli.training.divergence import POLICIES as DIVERGENCE_POLICIES
 # What the evaluation of translations between domains the domain evaluator cannot read (dataset=unpaired,
 # dataset=celeba's attributes) measures: the round trip alone (gan_cli.metrics.translation.cycle_error).
 UNSCORED_METRICS = ("cycle_l1", "cycle_l1_probe")
+BATCH_NORM_PENALTY = ("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
+                      "norm mixes samples; set model.d_norm=layer, none or auto")
 
 # Keys that must be > 0 (and finite) where present (a null optional key is fine).
 POSITIVE_KEYS = (
@@ -110,6 +114,10 @@ def check_train_config(cfg: DictConfig) -> None:
         if cfg.eval.best not in TRANSLATION_METRICS:
             problems.append(f"eval.best={cfg.eval.best!r}: a translation model's evaluations rank by one of "
                             f"{', '.join(TRANSLATION_METRICS)} (for example eval.best=label_preservation)")
+    elif _draws_pairs(cfg):  # every pair metric is measured; eval.best picks one
+        if cfg.eval.best not in PAIR_METRICS:
+            problems.append(f"eval.best={cfg.eval.best!r}: a pair generator's evaluations rank by one of "
+                            f"{', '.join(PAIR_METRICS)} (for example eval.best=pair_agreement)")
     else:
         problems += evaluation_problems(cfg.eval.metrics, cfg.eval.n, cfg.eval.best, "eval.")
     if problems:
@@ -119,6 +127,11 @@ def check_train_config(cfg: DictConfig) -> None:
 def _translates(cfg: DictConfig) -> bool:
     """Whether the model is a translation family (gan_cli.games.translation)."""
     return getattr(GAMES.get(_get(cfg, "model.game")), "translates", False)
+
+
+def _draws_pairs(cfg: DictConfig) -> bool:
+    """Whether the model draws pairs of images in two domains (CoGAN)."""
+    return getattr(GAMES.get(_get(cfg, "model.game")), "draws_pairs", False)
 
 
 def _get(cfg: DictConfig, key: str):
@@ -243,6 +256,8 @@ def _game_problems(cfg: DictConfig) -> list[str]:
         problems += _vaegan_problems(cfg)
     if _translates(cfg):
         problems += _translation_problems(cfg)
+    if _draws_pairs(cfg):
+        problems += _pair_problems(cfg)
     if _get(cfg, "model.lr_stall_steps") and _get(cfg, "train.lr_decay_from") is not None:
         problems.append("train.lr_decay_from and model.lr_stall_steps both set the learning rates: keep one "
                         "(train.lr_decay_from=null, or model.lr_stall_steps=null)")
@@ -331,6 +346,26 @@ def _translation_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def _pair_problems(cfg: DictConfig) -> list[str]:
+    """A pair generator learns two domains of dataset=mnist_domains, shares layers it has, and plays the
+    GAN loss alone (penalties per sample, so not beside batch norm)."""
+    family, domains = cfg.model.name, _get(cfg, "dataset.domains")
+    problems = []
+    if cfg.dataset.name != "mnist_domains" or domains is None or len(domains) != 2:
+        problems.append(f"dataset={cfg.dataset.name}: model={family} learns two domains together; use "
+                        "dataset=mnist_domains dataset.domains=[plain, edge] (two of its domains)")
+    shared, size = _get(cfg, "model.shared_layers"), _get(cfg, "dataset.image_size") or 28
+    try:
+        check_shared_layers(shared, size)
+    except GanError as err:
+        problems.append(str(err))
+    if (cfg.loss.gradient_penalty or cfg.loss.r1) and _get(cfg, "model.d_norm") == "batch":
+        problems.append(BATCH_NORM_PENALTY)
+    if cfg.loss.generator_objective != "adversarial":
+        problems.append(f"loss.generator_objective={cfg.loss.generator_objective} is for the GAN families; "
+                        f"model={family} plays the adversarial loss: leave it at adversarial")
+    return problems
+
 def _image_size_problems(cfg: DictConfig) -> list[str]:
     """A dataset.image_size the DCGAN-shaped networks cannot be built for."""
     image_size = _get(cfg, "dataset.image_size")
@@ -381,8 +416,7 @@ def _combination_problems(cfg: DictConfig) -> list[str]:
         problems.append("a Wasserstein critic needs a Lipschitz constraint: loss.clip, loss.gradient_penalty "
                         "or model.spectral_norm=true (loss=wgan and loss=wgan_gp set one)")
     if penalized and _get(cfg, "model.d_norm") == "batch":
-        problems.append("a penalty on D's input gradients (loss.gradient_penalty, loss.r1) is per sample and batch "
-                        "norm mixes samples; set model.d_norm=layer, none or auto")
+        problems.append(BATCH_NORM_PENALTY)
     problems += _packing_problems(cfg)
     if model.arch == "dcgan" and is_vector_dataset(cfg.dataset.name):
         problems.append(

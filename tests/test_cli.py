@@ -70,7 +70,7 @@ def test_sample_npz_and_image_files_are_reproducible(cli_run, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["model=dcgann"], "Could not find 'model/dcgann'; Available options in 'model': ae, began, cgan, cgan_mlp, cyclegan, dcgan, infogan, mlp, stargan, vae, vaegan"),
+        (["model=dcgann"], "Could not find 'model/dcgann'; Available options in 'model': ae, began, cgan, cgan_mlp, cogan, cyclegan, dcgan, infogan, mlp, stargan, vae, vaegan"),
         (["optimizer.lr=abc"], "optimizer.lr=abc; Value 'abc' of type 'str' could not be converted to Float"),
         (["train.batch_sise=3"], "Could not override 'train.batch_sise'; Key 'batch_sise' not in 'TrainLoopConfig'"),
         (["+train.batchsize=3"], "+train.batchsize=3: train.batchsize is not a key of this command"),

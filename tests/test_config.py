@@ -25,7 +25,7 @@ def options(group: str) -> list[str]:
 )
 def test_every_option_composes_and_passes_validation(group, option):
     toy = group == "dataset" and is_vector_dataset(option)  # points need a fully-connected model
-    translation = group == "model" and option in ("cyclegan", "stargan")  # they need domains
+    translation = group == "model" and option in ("cyclegan", "stargan", "cogan")  # they need domains
     cfg = compose_train([f"{group}={option}"] + (["model=mlp"] if toy else []) + (["dataset=mnist_domains"] if translation else []))
     check_train_config(cfg)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # no ??? left anywhere

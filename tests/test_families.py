@@ -186,7 +186,11 @@ PRESET_SETTINGS = {  # the paper settings the README's table of presets names, k
     "stargan_mnist": {
         "dataset.domains": ["plain", "invert", "edge", "thick", "colour"], "model.name": "stargan", "loss.name": "wgan_gp",
         "loss.gradient_penalty": 10.0, "train.d_steps": 5, "model.classification_weight": 1.0, "model.cycle_weight": 10.0,
-        "optimizer.generator.lr": 1e-4, "train.lr_decay_from": 0.5,
+        "optimizer.generator.lr": 2e-4, "model.g_width": 32, "train.steps": 3000, "train.lr_decay_from": 0.5,
+    },
+    "cogan_mnist": {
+        "dataset.domains": ["plain", "edge"], "model.name": "cogan", "model.shared_layers": 3, "loss.name": "nonsaturating",
+        "optimizer.generator.lr": 1e-3, "train.batch_size": 64, "train.steps": 5000, "train.lr_decay_from": 0.5,
     },
 }  # fmt: skip
 

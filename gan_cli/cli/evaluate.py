@@ -1,7 +1,8 @@
 """gan-eval: metrics of a checkpoint's generator, or of images from anywhere, against real MNIST
 (or, with metrics=[stacked_modes], Stacked MNIST's mode coverage; with features=inception, against
 real images of any dataset through Inception-v3); of a translation family's checkpoint (model=cyclegan,
-stargan), the translation metrics of every pair of its domains."""
+stargan), the translation metrics of every pair of its domains; of a pair generator's (model=cogan),
+the pair metrics."""
 
 import json
 import logging
@@ -30,8 +31,9 @@ from gan_cli.models.autoencoder import choose_latent_source
 from gan_cli.sampling.files import from_uint8
 from gan_cli.games.translation import translate_images
 from gan_cli.inference import (
-    averaged, encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged, translates, translator_from_checkpoint,
+    averaged, draws_pairs, encoder_from_checkpoint, sampler_from_checkpoint, samples_averaged, translates, translator_from_checkpoint,
 )
+from gan_cli.metrics.pairs import evaluate_pairs
 from gan_cli.metrics.translation import evaluate_translation
 from gan_cli.sampling.translations import stored_test_set
 from gan_cli.training.checkpoint import checkpoint_path, load_checkpoint
@@ -56,6 +58,8 @@ def main(cfg: DictConfig) -> None:
             checkpoint = load_checkpoint(path)
             if translates(checkpoint):
                 return _evaluate_translation(cfg, checkpoint, path, device)
+            if draws_pairs(checkpoint):
+                return _evaluate_pairs(cfg, checkpoint, path, device)
             generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
             choose_latent_source(generator, cfg.sampler)  # the encoder families: prior or fitted codes
             shape = DataShape.from_record(checkpoint["image_shape"]).sample_shape  # readable: the generator was built
@@ -94,9 +98,7 @@ def main(cfg: DictConfig) -> None:
 def _evaluate_translation(cfg: DictConfig, checkpoint: dict, path: Path, device) -> None:
     """A translation family's checkpoint: every translation metric of every ordered pair of its
     domains on the first n test images of each (gan_cli.metrics.translation)."""
-    if cfg.metrics is not None or cfg.features != "evaluator":
-        raise GanError("a translation checkpoint is scored on every translation metric with the shipped domain "
-                       "evaluator: drop metrics= and features=")
+    _require_default_metrics(cfg, "a translation checkpoint is scored on every translation metric")
     game, networks, _ = translator_from_checkpoint(checkpoint, cfg.ema)
     networks = {name: network.to(device) for name, network in networks.items()}
     dataset = checkpoint["config"]["dataset"]
@@ -107,11 +109,33 @@ def _evaluate_translation(cfg: DictConfig, checkpoint: dict, path: Path, device)
              f"{path} (step {checkpoint['step']})")
     result = evaluate_translation(partial(translate_images, game, networks, batch_size=cfg.batch_size), test_set, n,
                                   cfg.batch_size, device, cfg.seed)
-    for line in result.lines():
+    _report(cfg, path, result.lines(), {"checkpoint": str(path), "step": checkpoint["step"], "generators": which,
+                                        "seed": cfg.seed, "n": n, "values": result.values,
+                                        "worst_pair": result.worst_pair, "hidden": result.hidden})
+
+
+def _evaluate_pairs(cfg: DictConfig, checkpoint: dict, path: Path, device) -> None:
+    """A pair generator's checkpoint: the pair metrics of n pairs (gan_cli.metrics.pairs)."""
+    _require_default_metrics(cfg, "a pair generator's checkpoint is scored on every pair metric")
+    generator = sampler_from_checkpoint(checkpoint, cfg.ema).to(device)
+    test_set = stored_test_set(checkpoint["config"]["dataset"], cfg.data_root)
+    which = "EMA" if samples_averaged(checkpoint, cfg.ema) else "raw"
+    log.info(f"Scoring {cfg.n} pairs of the {which} generator of {path} (step {checkpoint['step']}), seed {cfg.seed}")
+    result = evaluate_pairs(generator, test_set, cfg.n, cfg.seed)
+    _report(cfg, path, result.lines(), {"checkpoint": str(path), "step": checkpoint["step"], "generator": which,
+                                        "seed": cfg.seed, "n": cfg.n, "values": result.values})
+
+
+def _require_default_metrics(cfg: DictConfig, what: str) -> None:
+    if cfg.metrics is not None or cfg.features != "evaluator":
+        raise GanError(f"{what} with the shipped domain evaluator: drop metrics= and features=")
+
+
+def _report(cfg: DictConfig, path: Path, lines: list[str], record: dict) -> None:
+    """Log the report's lines and write the record as JSON to out= (default: beside the checkpoint)."""
+    for line in lines:
         log.info(line)
     out = Path(cfg.out) if cfg.out is not None else path.with_suffix(".metrics.json")
-    record = {"checkpoint": str(path), "step": checkpoint["step"], "generators": which, "seed": cfg.seed, "n": n,
-              "values": result.values, "worst_pair": result.worst_pair, "hidden": result.hidden}
     atomic_write(out, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
     log.info(f"Wrote {out}")
 

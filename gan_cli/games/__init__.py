@@ -13,6 +13,7 @@ from gan_cli.games.adversarial import AdversarialGame
 from gan_cli.games.autoencoder import AutoencoderGame, VAEGame
 from gan_cli.games.base import Game
 from gan_cli.games.began import BEGANGame
+from gan_cli.games.cogan import CoGANGame
 from gan_cli.games.cyclegan import CycleGANGame
 from gan_cli.games.stargan import StarGANGame
 from gan_cli.games.vaegan import VAEGANGame
@@ -25,6 +26,7 @@ GAMES: dict[str, type[Game]] = {
     "vae": VAEGame,  # model=vae
     "cyclegan": CycleGANGame,
     "stargan": StarGANGame,
+    "cogan": CoGANGame,
 }
 DEFAULT_GAME = "adversarial"  # what configs and checkpoints written before games had name
 

@@ -39,6 +39,7 @@ class Game:
     encoder: str | None = None  # the network that maps images to codes (encoder families): reconstructions
     uses_loss: bool = True  # its discriminator plays the adversarial loss of `loss=` (the loss group)
     uses_d_steps: bool = True  # train.d_steps (k discriminator updates per step) and train.replay_* apply
+    draws_pairs: bool = False  # its sampler draws one image per domain of two (CoGAN): the pair metrics score it
 
     def __init__(self, cfg: DictConfig, shape: DataShape):
         self.networks: dict[str, nn.Module] = self.build_networks(cfg, shape)

@@ -16,8 +16,8 @@ from torch import nn
 from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.games.base import Game, Precision
+from gan_cli.games.judging import clip, judge
 from gan_cli.losses import build_adversarial_loss
-from gan_cli.losses.regularizers import clip_weights, gradient_penalty, r1_penalty
 
 
 class TranslationGame(Game):
@@ -32,24 +32,12 @@ class TranslationGame(Game):
         self.loss_cfg = cfg.loss  # its penalties (gradient_penalty, r1) and WGAN's clip
 
     def judge(self, name: str, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator, precision: Precision):
-        """Discriminator `name` on a real and a (detached) fake batch: (its loss terms {name: 0-d}, the
-        real output, the fake output). The terms are the adversarial loss (`loss=`) and the loss
-        config's penalties on D's input gradients, computed in fp32 outside autocast."""
-        discriminator, loss = self.networks[name], self.loss_cfg
-        with precision():
-            real_out, fake_out = discriminator(real), discriminator(fake)
-        terms = {f"loss/{name}": self.adversarial.d_loss(real_out.logits.float(), fake_out.logits.float())}
-        if loss.gradient_penalty:
-            terms[f"loss/{name}_gradient_penalty"] = loss.gradient_penalty * gradient_penalty(discriminator, real, fake, None, rng)
-        if loss.r1:
-            terms[f"loss/{name}_r1"] = loss.r1 * r1_penalty(discriminator, real, None)
-        return terms, real_out, fake_out
+        """Discriminator `name` on a real and a (detached) fake batch (gan_cli.games.judging.judge)."""
+        return judge(self.adversarial, self.loss_cfg, self.networks[name], name, real, fake, rng, precision)
 
     def clip(self, *names: str) -> None:
         """WGAN (loss=wgan): the named discriminators' weights clipped after their update."""
-        if self.loss_cfg.get("clip") is not None:
-            for name in names:
-                clip_weights(self.networks[name], self.loss_cfg.clip)
+        clip(self.loss_cfg, *(self.networks[name] for name in names))
 
     @classmethod
     def translate(cls, networks: dict[str, nn.Module], x: torch.Tensor, source: int, target: int) -> torch.Tensor:

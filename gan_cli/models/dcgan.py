@@ -10,6 +10,8 @@ constant channels, the one-hot label broadcast over the pixels. InfoGAN's Q head
 sits on D's last feature map: FC 128 - norm - LeakyReLU - FC, as in the paper's MNIST network.
 """
 
+from itertools import chain
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,27 +54,39 @@ def feature_norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def generator_stages(input_dim: int, channels: int, image_size: int, width: int) -> list[list[nn.Module]]:
+    """DCGAN's generator as its layers' modules, one list per layer: a projection of the (B, input_dim,
+    1, 1) input to a base x base map, stride-2 stages that each double the resolution, and the output
+    layer to `channels` with tanh. Fresh modules at every call (CoGAN builds one copy per domain)."""
+    base, stages = resolution_stages(image_size)
+    widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
+    layers = [[ThinConvTranspose2d(input_dim, widths[0], base, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]]
+    for w_in, w_out in zip(widths, widths[1:]):
+        layers.append([InnerConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)])
+    layers.append([ThinConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()])
+    return layers
+
+
+def discriminator_stages(in_channels: int, image_size: int, width: int, norm: str) -> tuple[list[list[nn.Module]], tuple[int, int]]:
+    """DCGAN's discriminator body as its layers' modules, one list per stride-2 layer (no normalisation
+    on the input layer, as the paper says), and the (channels, size) of the map it ends in, which the
+    caller's head reads whole."""
+    base, stages = resolution_stages(image_size)
+    widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28
+    layers = [[ThinInputConv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]]
+    for w_in, w_out in zip(widths, widths[1:]):
+        layers.append([InnerConv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"), feature_norm(norm, w_out), nn.LeakyReLU(0.2, inplace=True)])
+    return layers, (widths[-1], base)
+
+
 class DCGANGenerator(Generator):
     """[z, y, c] (B, input_dim) -> images (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, shape: DataShape, latent_dim: int, width: int, num_classes: int = 0, codes=CodeSpec()):
         super().__init__(latent_dim, num_classes, codes)
         self.sample_shape = shape.sample_shape  # (C, S, S)
-        base, stages = resolution_stages(shape.image_size)
-        widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. [128, 64] for 28x28
-        layers = [  # project the input to a base x base map: (B, input_dim, 1, 1) -> (B, widths[0], b, b)
-            ThinConvTranspose2d(self.input_dim, widths[0], base, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):  # each stage doubles the resolution
-            layers += [
-                InnerConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.ReLU(inplace=True),
-            ]
-        layers += [ThinConvTranspose2d(widths[-1], shape.channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        stages = generator_stages(self.input_dim, shape.channels, shape.image_size, width)
+        self.net = nn.Sequential(*chain(*stages))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(self.joined_input(z, y, c)[:, :, None, None])
@@ -86,24 +100,13 @@ class DCGANDiscriminator(Discriminator):
         pack: int = 1, minibatch_std: bool = False,
     ):
         super().__init__(num_classes, codes, pack, minibatch_std)
-        base, stages = resolution_stages(shape.image_size)
-        widths = [width * 2**i for i in range(stages)]  # e.g. [64, 128] for 28x28
-        layers = [  # no normalisation on the input layer (paper); m packed samples, each with its label maps
-            ThinInputConv2d(pack * (shape.channels + num_classes), widths[0], 4, 2, 1),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):  # each stage halves the resolution
-            layers += [
-                InnerConv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"),
-                feature_norm(norm, w_out),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-        self.body = nn.Sequential(*layers)  # -> (B, widths[-1], b, b)
-        self.head = WholeMapConv2d(widths[-1] + self.head_extra, 1, base, 1, 0)  # -> (B, 1, 1, 1)
+        stages, (channels, base) = discriminator_stages(pack * (shape.channels + num_classes), shape.image_size, width, norm)
+        self.body = nn.Sequential(*chain(*stages))  # -> (B, channels, base, base)
+        self.head = WholeMapConv2d(channels + self.head_extra, 1, base, 1, 0)  # -> (B, 1, 1, 1)
         if codes:
             q_norm = {"batch": nn.BatchNorm1d(128), "layer": nn.LayerNorm(128)}.get(norm, nn.Identity())
             self.code_head = nn.Sequential(
-                nn.Flatten(), nn.Linear(widths[-1] * base * base, 128), q_norm, nn.LeakyReLU(0.2, inplace=True),
+                nn.Flatten(), nn.Linear(channels * base * base, 128), q_norm, nn.LeakyReLU(0.2, inplace=True),
                 nn.Linear(128, codes.q_dim),
             )
 

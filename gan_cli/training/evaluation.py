@@ -23,6 +23,7 @@ from gan_cli.games.translation import TranslationGame, translate_images
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import require_evaluator_shape
 from gan_cli.metrics.choice import build_suite, metrics_image_shape
+from gan_cli.metrics.pairs import HIGHER_IS_BETTER as PAIR_HIGHER_IS_BETTER, evaluate_pairs
 from gan_cli.metrics.suite import improves
 from gan_cli.metrics.translation import HIGHER_IS_BETTER, evaluate_translation
 from gan_cli.training.monitor import TrainingMonitor
@@ -150,9 +151,38 @@ class TranslationEvaluation(PeriodicEvaluation):
         return result.values, {"n": self.n}
 
 
+class PairEvaluation(PeriodicEvaluation):
+    """The pair generators (model=cogan): the pair metrics (gan_cli.metrics.pairs) of eval.n pairs the
+    EMA generator draws from fixed latents, against the domains' test images. eval.best names one of
+    them (pair_agreement, pixel_agreement, pixel_l1, fid: the mean over the two domains)."""
+
+    def applies(self, cfg: DictConfig, shape: DataShape) -> bool:
+        return cfg.eval.every is not None
+
+    def prepare(self, cfg: DictConfig, device: torch.device) -> None:
+        self.test_set = domain_test_set(cfg.dataset)
+        self.n, self.seed = cfg.eval.n, cfg.seed + 3
+        log.info(f"Evaluation every {self.every} steps: the pair metrics of {self.n} pairs in "
+                 f"{' / '.join(self.test_set.domains)}; best.pt by {self.best_name}")
+
+    def improves(self, value: float) -> bool:
+        higher = PAIR_HIGHER_IS_BETTER[self.best_name]
+        return self.best is None or (value > self.best if higher else value < self.best)
+
+    def shown(self, values: dict[str, float]) -> dict[str, float]:
+        return {name: value for name, value in values.items() if name in PAIR_HIGHER_IS_BETTER}
+
+    def measure(self, state) -> tuple[dict[str, float], dict]:
+        return evaluate_pairs(state.sampler, self.test_set, self.n, self.seed).values, {"n": self.n}
+
+
 def evaluation_for(cfg: DictConfig, game, shape: DataShape, run_dir: Path, device: torch.device, checkpoint: dict | None):
-    """The run's periodic evaluation: of the sampler's images, or of a translation family's translations."""
-    kind = TranslationEvaluation if isinstance(game, TranslationGame) else PeriodicEvaluation
+    """The run's periodic evaluation: of the sampler's images, of a translation family's translations, or
+    of a pair generator's pairs."""
+    if isinstance(game, TranslationGame):
+        kind = TranslationEvaluation
+    else:
+        kind = PairEvaluation if game.draws_pairs else PeriodicEvaluation
     return kind(cfg, shape, run_dir, device, checkpoint)
 
 
