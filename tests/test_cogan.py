@@ -15,7 +15,7 @@ from gan_cli.data.source import DataShape
 from gan_cli.errors import GanError
 from gan_cli.games import build_game
 from gan_cli.metrics.domain_evaluator import load_domain_evaluator
-from gan_cli.metrics.pairs import pair_metrics
+from gan_cli.metrics.pairs import pair_metrics, real_features
 from gan_cli.sampling.files import from_uint8
 from gan_cli.training.checkpoint import load_checkpoint
 from gan_cli.validation import check_train_config
@@ -85,15 +85,16 @@ def plain_edge(mnist_root):
 def test_true_pairs_score_one_and_unrelated_pairs_the_floor(plain_edge, one_thread):
     evaluator = load_domain_evaluator()
     plain, edge = (from_uint8(plain_edge.images[name]) for name in ("plain", "edge"))
-    true = pair_metrics(plain, edge, plain_edge, evaluator)
+    real = real_features(plain_edge, evaluator)
+    true = pair_metrics(plain, edge, ["plain", "edge"], real, evaluator)
     assert true["pixel_agreement"] == 1.0 and true["pixel_l1"] == 0.0
     assert true["pair_agreement"] > 0.97  # the evaluator's own errors on either side
     assert true["pixel_agreement_floor"] < 0.95 and true["pair_agreement_floor"] < 0.2
-    unrelated = pair_metrics(plain, edge.roll(1, 0), plain_edge, evaluator)
+    unrelated = pair_metrics(plain, edge.roll(1, 0), ["plain", "edge"], real, evaluator)
     assert unrelated["pair_agreement"] < 0.2
     assert abs(unrelated["pixel_agreement"] - unrelated["pixel_agreement_floor"]) < 0.01
     assert true["plain/domain_accuracy"] > 0.97 and true["edge/domain_accuracy"] > 0.97
-    assert true["fid"] < 5  # 300 of the real test images against all 10,000
+    assert true["fid"] < 1e-3  # the same 300 test images as the reference
 
 
 def tiny_run(root) -> list[str]:

@@ -59,11 +59,16 @@ def true_counterpart(plain: torch.Tensor, domain: str) -> torch.Tensor:
     return from_uint8(to_domain(grey, domain, plain.shape[1]))
 
 
-def pair_metrics(first: torch.Tensor, second: torch.Tensor, test_set: DomainTestSet, evaluator: DomainEvaluator,
-                 seed: int = 0) -> dict[str, float]:
+def real_features(test_set: DomainTestSet, evaluator: DomainEvaluator) -> dict[str, torch.Tensor]:
+    """Domain -> the evaluator's features (N, FEATURE_DIM) of its test images: what FID compares with
+    (computed once per training run)."""
+    return {name: score_domains(evaluator, from_uint8(images)).features for name, images in test_set.images.items()}
+
+
+def pair_metrics(first: torch.Tensor, second: torch.Tensor, domains: list[str], real: dict[str, torch.Tensor],
+                 evaluator: DomainEvaluator, seed: int = 0) -> dict[str, float]:
     """Every pair metric of the pairs (first[i], second[i]) (N, C, 28, 28) each, in [-1, 1], drawn in
-    test_set.domains (two); FID against that set's test images."""
-    domains = test_set.domains
+    `domains` (two); FID against the `real` features of each domain's test images."""
     scores = [score_domains(evaluator, images) for images in (first, second)]
     shuffled = unrelated_order(len(first), seed)
     values = {
@@ -79,16 +84,16 @@ def pair_metrics(first: torch.Tensor, second: torch.Tensor, test_set: DomainTest
             paired = paired_error(images[other], truth, seed)
             values |= {name.replace("paired", "pixel"): value for name, value in paired.items()}
     for name, side in zip(domains, scores):
-        real = score_domains(evaluator, from_uint8(test_set.images[name]))
         values[f"{name}/domain_accuracy"] = domain_accuracy(side, name, domains)
-        values[f"{name}/fid"] = fid(side.features, real.features)
+        values[f"{name}/fid"] = fid(side.features, real[name])
     values["fid"] = sum(values[f"{name}/fid"] for name in domains) / len(domains)
     return values
 
 
 def evaluate_pairs(generator: nn.Module, test_set: DomainTestSet, n: int, seed: int = 0,
-                   evaluator: DomainEvaluator | None = None) -> PairResult:
-    """The pair metrics of n pairs the pair generator draws from `seed`, in eval mode."""
+                   evaluator: DomainEvaluator | None = None, real: dict[str, torch.Tensor] | None = None) -> PairResult:
+    """The pair metrics of n pairs the pair generator draws from `seed`, in eval mode; `real`: the
+    test images' features (real_features), computed here when not given."""
     if n < 2:
         raise GanError(f"n={n}: pair metrics need at least 2 pairs (the floors, FID)")
     unknown = [name for name in test_set.domains if name not in DOMAINS]
@@ -97,5 +102,6 @@ def evaluate_pairs(generator: nn.Module, test_set: DomainTestSet, n: int, seed: 
                        f"{', '.join(unknown)} are not ones the domain evaluator knows")
     device = next(generator.parameters()).device
     evaluator = evaluator or load_domain_evaluator(device)
+    real = real if real is not None else real_features(test_set, evaluator)
     first, second = split_pairs(generate(generator, seeded_inputs(generator, n, seed)))
-    return PairResult(pair_metrics(first, second, test_set, evaluator, seed), list(test_set.domains), n)
+    return PairResult(pair_metrics(first, second, list(test_set.domains), real, evaluator, seed), list(test_set.domains), n)

@@ -23,7 +23,8 @@ from gan_cli.games.translation import TranslationGame, translate_images
 from gan_cli.files import atomic_write
 from gan_cli.metrics.evaluator import require_evaluator_shape
 from gan_cli.metrics.choice import build_suite, metrics_image_shape
-from gan_cli.metrics.pairs import HIGHER_IS_BETTER as PAIR_HIGHER_IS_BETTER, evaluate_pairs
+from gan_cli.metrics.domain_evaluator import load_domain_evaluator
+from gan_cli.metrics.pairs import HIGHER_IS_BETTER as PAIR_HIGHER_IS_BETTER, evaluate_pairs, real_features
 from gan_cli.metrics.suite import improves
 from gan_cli.metrics.translation import HIGHER_IS_BETTER, evaluate_translation
 from gan_cli.training.monitor import TrainingMonitor
@@ -162,6 +163,8 @@ class PairEvaluation(PeriodicEvaluation):
     def prepare(self, cfg: DictConfig, device: torch.device) -> None:
         self.test_set = domain_test_set(cfg.dataset)
         self.n, self.seed = cfg.eval.n, cfg.seed + 3
+        self.evaluator = load_domain_evaluator(device)
+        self.real = real_features(self.test_set, self.evaluator)  # FID's reference: the same at every evaluation
         log.info(f"Evaluation every {self.every} steps: the pair metrics of {self.n} pairs in "
                  f"{' / '.join(self.test_set.domains)}; best.pt by {self.best_name}")
 
@@ -173,7 +176,7 @@ class PairEvaluation(PeriodicEvaluation):
         return {name: value for name, value in values.items() if name in PAIR_HIGHER_IS_BETTER}
 
     def measure(self, state) -> tuple[dict[str, float], dict]:
-        return evaluate_pairs(state.sampler, self.test_set, self.n, self.seed).values, {"n": self.n}
+        return evaluate_pairs(state.sampler, self.test_set, self.n, self.seed, self.evaluator, self.real).values, {"n": self.n}
 
 
 def evaluation_for(cfg: DictConfig, game, shape: DataShape, run_dir: Path, device: torch.device, checkpoint: dict | None):
