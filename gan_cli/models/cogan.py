@@ -85,8 +85,6 @@ class CoupledDiscriminator(nn.Module):
     `view(domain)` is one domain's discriminator as a module of its own (what the loss penalties and
     the judging of gan_cli.games.judging take)."""
 
-    pack = 1
-
     def __init__(self, shape: DataShape, width: int, norm: str, shared_layers: int):
         super().__init__()
         check_shared_layers(shared_layers, shape.image_size)
@@ -109,8 +107,6 @@ class CoupledDiscriminator(nn.Module):
 
 class DomainDiscriminator(nn.Module):
     """One domain's side of a CoupledDiscriminator: D_k(x, labels) with the discriminator contract."""
-
-    pack = 1
 
     def __init__(self, coupled: CoupledDiscriminator, domain: int):
         super().__init__()
